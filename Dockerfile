@@ -1,0 +1,25 @@
+# tuner: workers, migrations and the dashboard, from one image.
+#   docker compose build         (see docker-compose.yml and README "Docker")
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1
+
+WORKDIR /app
+
+# What pip needs to build the package: metadata, the package, the migrations shipped inside it.
+COPY pyproject.toml README.md ./
+COPY tuner ./tuner
+COPY alembic ./alembic
+RUN pip install ".[postgres]"
+
+# The example specs, so `tuner study create studies/<spec>.toml` works in the container.
+COPY studies ./studies
+
+RUN useradd --create-home --uid 10001 --user-group tuner && chown -R tuner:tuner /app
+USER tuner
+
+EXPOSE 8080
+CMD ["tuner", "--help"]

@@ -1,0 +1,287 @@
+"""Seconds per training epoch: tuner against the matrix-multiply lower bound, PyTorch CPU and scikit-learn.
+
+    python bench/train_speed.py [--case large|small|all] [--repeats 5] [--skip-digits]
+
+Cases (float32, softmax cross-entropy on random labels, SGD with momentum 0.9, rate 0.01):
+
+    large   784-512-512-10, batch 128, 20,480 samples (160 minibatches)
+    small   40-100-100-10,  batch 100,  4,000 samples (40 minibatches)
+
+Per case, each implementation in a worker process of its own (see `run_case`), one warm-up round and
+then `--repeats` rounds that time one epoch of each implementation in turn; the table gives the median:
+
+- tuner: the product's real loop, `tuner.nn.train.train(model, tuner.optim.make("momentum", ...), data,
+  epochs=1, ...)`: shuffling, minibatch gather, forward, loss, backward, the momentum update, and the
+  end-of-epoch validation pass (on a deliberately tiny validation set of one batch).
+- gemm bound: exactly the matrix products of the same forward and backward passes (forward: one per layer;
+  backward: dW for every layer and dX for every layer but the first), into preallocated outputs, nothing
+  else: no bias, no non-linearity, no loss, no update, no shuffling.
+- torch: the same net as `nn.Sequential`, `torch.optim.SGD(momentum=0.9)`, the same batch size, shuffled
+  with `torch.randperm`, `torch.set_num_threads` equal to NumPy's BLAS thread count.
+- sklearn: `MLPClassifier(solver="sgd", momentum=0.9, nesterovs_momentum=False, alpha=0)`, one epoch per
+  `partial_fit` on float32 input.
+
+Then (unless --skip-digits) the quick-start run: digits, 64-128-10, batch 64, 30 epochs, momentum.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from tuner.nn.data import Dataset, load_dataset
+from tuner.nn.mlp import MLP
+from tuner.nn.train import train
+from tuner.optim import make
+
+RATE, MOMENTUM = 0.01, 0.9
+IMPLEMENTATIONS = ("tuner", "gemm bound", "torch", "sklearn")
+SETTLE = 0.3  # seconds of pause before each timed epoch (OpenBLAS threads spin ~0.1 s after a call)
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    sizes: tuple[int, ...]
+    batch: int
+    samples: int
+
+
+CASES = {
+    "large": Case("large", (784, 512, 512, 10), 128, 20_480),
+    "small": Case("small", (40, 100, 100, 10), 100, 4_000),
+}
+
+
+def blas_threads() -> int:
+    """The thread count of NumPy's BLAS (what the GEMMs use), via threadpoolctl when it is installed."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return os.cpu_count() or 1
+    counts = [pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"]
+    return counts[0] if counts else os.cpu_count() or 1
+
+
+def synthetic(case: Case, seed: int = 0) -> Dataset:
+    rng = np.random.default_rng(seed)
+    n_in, n_out = case.sizes[0], case.sizes[-1]
+    x = rng.standard_normal((case.samples + case.batch, n_in)).astype(np.float32)
+    y = rng.integers(0, n_out, case.samples + case.batch)
+    split = case.samples
+    return Dataset(case.name, x[:split], y[:split], x[split:], y[split:], "classification", n_out)
+
+
+def tuner_epoch(case: Case, data: Dataset) -> Callable[[], None]:
+    model = MLP(case.sizes, "relu", rng=0)
+    rng = np.random.default_rng(1)
+
+    def epoch() -> None:
+        result = train(model, make("momentum", eps0=RATE, alpha=MOMENTUM), data, 1, case.batch, rng)
+        assert result.status == "completed", result.reason
+
+    return epoch
+
+
+def gemm_epoch(case: Case, data: Dataset) -> Callable[[], None]:
+    rng = np.random.default_rng(2)
+    sizes, b = case.sizes, case.batch
+    w = [rng.standard_normal((m, n)).astype(np.float32) * 0.05 for m, n in zip(sizes[:-1], sizes[1:], strict=True)]
+    dw = [np.empty_like(wl) for wl in w]
+    a = [np.empty((b, n), dtype=np.float32) for n in sizes[1:]]
+    d = [rng.standard_normal((b, n)).astype(np.float32) for n in sizes[1:]]
+    x = data.x_train
+    n_layers = len(w)
+
+    def epoch() -> None:
+        for start in range(0, case.samples, b):
+            xb = x[start : start + b]
+            inp = xb
+            for layer in range(n_layers):
+                np.dot(inp, w[layer], out=a[layer])
+                inp = a[layer]
+            for layer in range(n_layers - 1, -1, -1):
+                np.dot((xb if layer == 0 else a[layer - 1]).T, d[layer], out=dw[layer])
+                if layer:
+                    np.dot(d[layer], w[layer].T, out=d[layer - 1])
+
+    return epoch
+
+
+def torch_epoch(case: Case, data: Dataset, threads: int) -> Callable[[], None] | None:
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    layers: list = []
+    for m, n in zip(case.sizes[:-1], case.sizes[1:], strict=True):
+        layers += [torch.nn.Linear(m, n), torch.nn.ReLU()]
+    net = torch.nn.Sequential(*layers[:-1])
+    opt = torch.optim.SGD(net.parameters(), lr=RATE, momentum=MOMENTUM)
+    criterion = torch.nn.CrossEntropyLoss()
+    x, y = torch.from_numpy(np.ascontiguousarray(data.x_train)), torch.from_numpy(data.y_train)
+
+    def epoch() -> None:
+        order = torch.randperm(case.samples)
+        for start in range(0, case.samples, case.batch):
+            rows = order[start : start + case.batch]
+            opt.zero_grad(set_to_none=True)
+            loss = criterion(net(x[rows]), y[rows])
+            loss.backward()
+            opt.step()
+
+    return epoch
+
+
+def sklearn_epoch(case: Case, data: Dataset) -> Callable[[], None] | None:
+    import warnings
+
+    from sklearn.neural_network import MLPClassifier
+
+    classes = np.arange(case.sizes[-1])
+    clf = MLPClassifier(
+        hidden_layer_sizes=case.sizes[1:-1], activation="relu", solver="sgd", alpha=0.0,
+        batch_size=case.batch, learning_rate_init=RATE, momentum=MOMENTUM, nesterovs_momentum=False,
+        shuffle=True, random_state=0,
+    )
+    x, y = np.asarray(data.x_train, dtype=np.float32), data.y_train
+
+    def epoch() -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clf.partial_fit(x, y, classes=classes)
+
+    return epoch
+
+
+def timed(fn: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def build(case: Case, impl: str, threads: int) -> Callable[[], None] | None:
+    """One epoch of `impl` on `case`, ready to be called repeatedly (None when its library is missing)."""
+    data = synthetic(case)
+    builders = {
+        "tuner": lambda: tuner_epoch(case, data),
+        "gemm bound": lambda: gemm_epoch(case, data),
+        "torch": lambda: torch_epoch(case, data, threads),
+        "sklearn": lambda: sklearn_epoch(case, data),
+    }
+    return builders[impl]()
+
+
+def serve(case: Case, impl: str, threads: int) -> None:
+    """Worker process: build `impl`, then time one epoch per line read from stdin, answering on stdout."""
+    fn = build(case, impl, threads)
+    print("ready" if fn is not None else "missing", flush=True)
+    for _ in sys.stdin:
+        assert fn is not None
+        print(f"{timed(fn):.6f}", flush=True)
+
+
+def run_case(case: Case, repeats: int, threads: int) -> dict[str, list[float]]:
+    """Epoch seconds of each implementation in `repeats` rounds after one warm-up round.
+
+    Each implementation lives in a worker process of its own, because two thread pools in one process
+    fight over two cores: after a call, OpenBLAS's and PyTorch's OpenMP threads keep spinning for a while,
+    and the other library's next call then runs many times slower (measured in one process: PyTorch 80x
+    slower right after NumPy). The rounds interleave the implementations, so a burst of load from other
+    processes hits all of them alike; before each epoch the parent pauses `SETTLE` seconds so that the
+    threads of the worker that ran last have stopped spinning.
+    """
+    workers = {}
+    for impl in IMPLEMENTATIONS:
+        command = [sys.executable, __file__, "--worker", case.name, impl, str(threads)]
+        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() == "ready":
+            workers[impl] = proc
+        else:
+            proc.wait()
+    times: dict[str, list[float]] = {impl: [] for impl in workers}
+    try:
+        for round_ in range(repeats + 1):
+            for impl, proc in workers.items():
+                assert proc.stdin is not None and proc.stdout is not None
+                time.sleep(SETTLE)
+                proc.stdin.write("run\n")
+                proc.stdin.flush()
+                seconds = float(proc.stdout.readline())
+                if round_:  # round 0 is the warm-up: buffers, caches, thread pools
+                    times[impl].append(seconds)
+    finally:
+        for proc in workers.values():
+            assert proc.stdin is not None
+            proc.stdin.close()
+            proc.wait()
+    return times
+
+
+def print_table(case: Case, times: dict[str, list[float]]) -> None:
+    seconds = {impl: statistics.median(ts) for impl, ts in times.items()}
+    bound, ours = seconds["gemm bound"], seconds["tuner"]
+    sizes = "-".join(map(str, case.sizes))
+    print(f"\n{case.name}: {sizes}, batch {case.batch}, {case.samples} samples, float32, momentum")
+    print(f"| {'implementation':<14} | {'s/epoch':>8} | {'/ gemm bound':>12} | {'/ tuner':>8} | every epoch (s)")
+    print(f"| {'-' * 14} | {'-' * 8}:| {'-' * 12}:| {'-' * 8}:| ---")
+    for impl, s in seconds.items():
+        each = " ".join(f"{x:.4f}" for x in times[impl])
+        print(f"| {impl:<14} | {s:8.4f} | {s / bound:12.3f} | {s / ours:8.3f} | {each}")
+
+
+def digits_run() -> None:
+    data = load_dataset("digits", seed=0)
+    model = MLP([64, 128, 10], "relu", rng=0)
+    optimizer = make("momentum", eps0=0.05, alpha=0.9)
+    started = time.perf_counter()
+    result = train(model, optimizer, data, 30, 64, np.random.default_rng(0))
+    seconds = time.perf_counter() - started
+    final = result.final
+    assert final is not None
+    print(
+        f"\ndigits 64-128-10, batch 64, 30 epochs, momentum (eps0 0.05, alpha 0.9): {seconds:.3f} s "
+        f"({seconds / 30 * 1e3:.1f} ms/epoch incl. validation), status {result.status}, "
+        f"final val accuracy {final.val_accuracy:.4f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--case", choices=("large", "small", "all"), default="all")
+    parser.add_argument("--repeats", type=int, default=5, help="timed epochs per implementation (median)")
+    parser.add_argument("--skip-digits", action="store_true", help="skip the digits 30-epoch run")
+    parser.add_argument("--worker", nargs=3, metavar=("CASE", "IMPL", "THREADS"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        case, impl, threads = args.worker
+        serve(CASES[case], impl, int(threads))
+        return
+    threads = blas_threads()
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    machine = f"numpy {np.__version__}, BLAS threads {threads}, {os.cpu_count()} CPUs, {platform.machine()}"
+    print(machine + (f", load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}" if load else ""))
+    names = ("large", "small") if args.case == "all" else (args.case,)
+    for name in names:
+        print_table(CASES[name], run_case(CASES[name], args.repeats, threads))
+    if not args.skip_digits:
+        digits_run()
+    if load:
+        after = os.getloadavg()
+        print(f"\nload average after: {after[0]:.2f} {after[1]:.2f} {after[2]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

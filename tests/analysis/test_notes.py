@@ -1,0 +1,60 @@
+"""The dashboard's note and curve chart for a study: content, idempotence, and a hand-written note kept."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+import optuna_dashboard
+
+from tuner.analysis.notes import Published, note_heading, publish, stored_chart
+from tuner.storage import make_engine, update_study
+
+
+def load(url: str, name: str) -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=url)
+
+
+def chart(study: optuna.Study) -> dict:
+    (saved,) = optuna_dashboard._custom_plot_data.get_plotly_graph_objects(
+        study._storage.get_study_system_attrs(study._study_id)
+    ).values()  # read back the way the dashboard reads it
+    assert saved == stored_chart(study)
+    return json.loads(saved)
+
+
+def test_publish_writes_the_spec_the_guess_and_the_curves_once(storage_url, make_study):
+    name = make_study(storage_url, n_trials=4, epochs=3)
+    update_study(make_engine(storage_url), name, init_guess={"multipliers": [0.9, 1.1, 1.0]})
+    assert publish(storage_url, name) == Published(note=True, chart=True)
+
+    study = load(storage_url, name)
+    note = optuna_dashboard.get_note(study)
+    assert note.startswith(note_heading(name))
+    assert "```toml" in note and f'name = "{name}"' in note
+    assert "| layer | multiplier |" in note and "| 1 | 1.1 |" in note
+
+    figure = chart(study)
+    assert figure["layout"]["yaxis"]["title"]["text"] == "val_accuracy"
+    best = sorted((t for t in study.trials if t.value is not None), key=lambda t: -t.value)
+    assert [trace["name"] for trace in figure["data"]] == [f"trial {t.number}" for t in best[:5]]
+    assert all(len(trace["x"]) == 3 for trace in figure["data"])
+
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    assert publish(storage_url, name) == Published(note=False, chart=False)  # nothing changed: nothing written
+    assert study._storage.get_study_system_attrs(study._study_id) == attrs
+
+
+def test_a_study_without_a_guess_says_so_and_gets_no_chart_before_its_first_trial(sqlite_url, make_study):
+    name = make_study(sqlite_url, "fresh", run=False)
+    assert publish(sqlite_url, name) == Published(note=True, chart=False)
+    study = load(sqlite_url, name)
+    assert "No guess for this study" in optuna_dashboard.get_note(study)
+    assert not any(k.startswith("dashboard:plot_data:") for k in study._storage.get_study_system_attrs(study._study_id))
+
+
+def test_a_hand_written_note_is_kept(sqlite_url, make_study):
+    name = make_study(sqlite_url, n_trials=1, epochs=1)
+    optuna_dashboard.save_note(load(sqlite_url, name), "my own notes")
+    assert publish(sqlite_url, name) == Published(note=False, chart=True)
+    assert optuna_dashboard.get_note(load(sqlite_url, name)) == "my own notes"

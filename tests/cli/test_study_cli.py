@@ -1,0 +1,166 @@
+"""`tuner study ...` and `tuner run` through the root command: exact output, exit codes, stored state."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from tuner.cli import app
+from tuner.storage import get_study, make_engine, trial_state_counts
+
+
+def tuner(*args: str):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture
+def study(storage_url, write_spec):
+    """A tiny study with 4 finished trials, made through the CLI."""
+    spec = write_spec("tiny", n_trials=4, epochs=2)
+    result = tuner("run", spec, "--storage", storage_url, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    return storage_url
+
+
+def test_create_stores_the_validated_spec_and_refuses_a_second_create(sqlite_url, write_spec):
+    spec = write_spec("alpha")
+    first = tuner("study", "create", spec, "--storage", sqlite_url)
+    assert (first.exit_code, first.stdout) == (0, f"study 'alpha' created in {sqlite_url}\n")
+    record = get_study(make_engine(sqlite_url), "alpha")
+    assert record.spec["model"]["hidden"] == [16]
+    assert record.spec_toml == spec.read_text()
+
+    second = tuner("study", "create", spec, "--storage", sqlite_url)
+    assert (second.exit_code, second.stdout) == (1, "")
+    assert second.stderr == (
+        "error: study 'alpha' already exists; use --load-if-exists to reuse it or --name to pick another\n"
+    )
+    again = tuner("study", "create", spec, "--storage", sqlite_url, "--load-if-exists")
+    assert (again.exit_code, again.stdout) == (0, f"study 'alpha' exists, reusing in {sqlite_url}\n")
+    renamed = tuner("study", "create", spec, "--storage", sqlite_url, "--name", "beta")
+    assert renamed.exit_code == 0
+    assert sorted(s.study_name for s in optuna.get_all_study_summaries(sqlite_url)) == ["alpha", "beta"]
+
+
+def test_a_missing_spec_file_is_one_line_and_creates_nothing(sqlite_url, tmp_path):
+    result = tuner("study", "create", tmp_path / "nope.toml", "--storage", sqlite_url)
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {tmp_path / 'nope.toml'}: no such file\n"
+    assert optuna.get_all_study_summaries(sqlite_url) == []
+
+
+def test_list_show_and_export_describe_the_same_trials(study, tmp_path):
+    listed = tuner("study", "list", "--storage", study, "--json")
+    (row,) = json.loads(listed.stdout)
+    assert row["name"] == "tiny" and row["n_trials"] == 4
+    assert row["counts"].get("COMPLETE", 0) + row["counts"].get("PRUNED", 0) == 4
+
+    shown = json.loads(tuner("study", "show", "tiny", "--storage", study, "--json").stdout)
+    trials = optuna.load_study(study_name="tiny", storage=study).get_trials()
+    best = max((t for t in trials if t.value is not None), key=lambda t: t.value)
+    assert shown["best_trial"]["number"] == best.number
+    assert shown["best_trial"]["value"] == pytest.approx(best.value)
+    assert shown["counts"] == trial_state_counts(make_engine(study), "tiny")
+    assert sum(r["trials"] for r in shown["optimizers"]) == len(trials)
+
+    for fmt, read in (("csv", pd.read_csv), ("json", pd.read_json), ("parquet", pd.read_parquet)):
+        out = tmp_path / f"trials.{fmt}"
+        result = tuner("study", "export", "tiny", "--format", fmt, "--out", out, "--storage", study)
+        assert result.exit_code == 0, result.stderr
+        frame = read(out)
+        assert list(frame["number"]) == [t.number for t in trials]
+        assert {"optimizer", "eps0", "init_scale_0", "init_scale_1", "state", "value", "diverged"} <= set(frame)
+
+    refused = tuner("study", "export", "tiny", "--out", tmp_path / "trials.csv", "--storage", study)
+    assert (refused.exit_code, refused.stderr) == (
+        1, f"error: {tmp_path / 'trials.csv'}: already exists (use --force to overwrite)\n"
+    )
+
+
+def test_a_missing_study_names_the_ones_that_exist(study):
+    for args in (("study", "show", "nope"), ("worker", "nope"), ("study", "delete", "nope", "--yes")):
+        result = tuner(*args, "--storage", study)
+        assert (result.exit_code, result.stdout) == (1, "")
+        assert result.stderr == "error: no study named 'nope' (studies: tiny)\n"
+
+
+def test_delete_needs_yes_then_removes_the_study_and_its_records(study):
+    refused = tuner("study", "delete", "tiny", "--storage", study)
+    assert (refused.exit_code, refused.stderr) == (
+        1, "error: deleting study 'tiny' removes all its trials; add --yes to confirm\n"
+    )
+    assert get_study(make_engine(study), "tiny") is not None
+    done = tuner("study", "delete", "tiny", "--storage", study, "--yes")
+    assert (done.exit_code, done.stdout) == (0, "deleted study 'tiny'\n")
+    assert get_study(make_engine(study), "tiny") is None
+    assert optuna.get_all_study_summaries(study) == []
+
+
+def test_run_resumes_a_study_and_the_total_stays_exact(sqlite_url, write_spec):
+    spec = write_spec("resume", n_trials=3, epochs=1)
+    assert tuner("run", spec, "--storage", sqlite_url, "--quiet").exit_code == 0
+    assert tuner("run", spec, "--storage", sqlite_url, "--quiet", "--n-trials", "5").exit_code == 0
+    counts = trial_state_counts(make_engine(sqlite_url), "resume")
+    assert counts.get("COMPLETE", 0) + counts.get("PRUNED", 0) == 5
+
+
+def test_an_unreachable_database_fails_fast_with_the_password_hidden():
+    url = "postgresql+psycopg://tuner:s3cret@127.0.0.1:1/tuner"
+    result = tuner("study", "list", "--storage", url)
+    assert result.exit_code == 1
+    assert "s3cret" not in result.stderr + result.stdout
+    assert result.stderr.startswith("error: cannot connect to postgresql+psycopg://tuner:***@127.0.0.1:1/tuner")
+
+
+AUTO_SPEC = """
+[study]
+name = "auto"
+n_trials = 3
+sampler = "random"
+pruner = "none"
+[data]
+source = "digits"
+[model]
+hidden = [32, 32, 32, 32, 32, 32]
+activation = "tanh"
+[train]
+epochs = 2
+batch_size = 64
+[search]
+optimizer = "momentum"
+eps0 = "auto"
+alpha = 0.9
+init = "small"
+init_scale = "auto"
+"""
+
+
+def test_an_auto_spec_stores_the_probes_and_starts_from_their_guess(sqlite_url, tmp_path):
+    spec = tmp_path / "auto.toml"
+    spec.write_text(AUTO_SPEC)
+    assert tuner("study", "create", spec, "--storage", sqlite_url, "--quiet").exit_code == 0
+
+    record = get_study(make_engine(sqlite_url), "auto")
+    guess = record.init_guess["multipliers"]
+    assert len(guess) == 7
+    assert all(g > 10 for g in guess[:-1])  # 'small' (0.01 N(0,1)) is far too small for a 32-wide tanh net
+    low, high = record.lr_probe["range"]
+    for layer, g in enumerate(guess):  # the stored spec searches a log range centred on the guess
+        assert record.spec["search"]["init_scale"][layer]["low"] == pytest.approx(g / 4)
+        assert record.spec["search"]["init_scale"][layer]["high"] == pytest.approx(g * 4)
+    study = optuna.load_study(study_name="auto", storage=sqlite_url)
+    assert study.user_attrs["tuner_init_guess"]["multipliers"] == guess
+    (first,) = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert first.number == 0 and first.user_attrs["warm_start"] == "probe"
+    fixed = first.system_attrs["fixed_params"]  # an enqueued trial's values, until it runs
+    assert [fixed[f"init_scale_{i}"] for i in range(7)] == pytest.approx(guess)
+    assert low <= fixed["eps0"] <= high
+
+    assert tuner("worker", "auto", "--storage", sqlite_url, "--quiet").exit_code == 0
+    trial0 = study.get_trials()[0]
+    assert trial0.state == optuna.trial.TrialState.COMPLETE
+    assert trial0.user_attrs["config"]["init_scale_0"] == pytest.approx(guess[0])

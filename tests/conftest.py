@@ -1,0 +1,186 @@
+"""Fixtures shared by every test module: database URLs on SQLite, PostgreSQL and (optionally) MariaDB.
+
+PostgreSQL tests get a fresh database `tuner_test_<random>` each, dropped afterwards; they skip, with the
+reason, when the server is not reachable. `storage_url` runs a test once per backend. Tests that use a
+PostgreSQL fixture are marked `postgres` automatically (`-m "not postgres"` leaves them out).
+
+Server URLs can be overridden: TUNER_TEST_PG (default postgresql+psycopg://postgres@127.0.0.1:5432/postgres)
+and TUNER_TEST_MYSQL (default mysql+pymysql://root@127.0.0.1:3306/test).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import NullPool
+
+from tuner.storage import dispose_engines, redact
+
+PG_SERVER = os.environ.get("TUNER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+MYSQL_SERVER = os.environ.get("TUNER_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test")
+PG_FIXTURES = {"pg_server_url", "pg_url"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if PG_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(autouse=True)
+def _no_storage_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's own $TUNER_STORAGE must not leak into tests."""
+    monkeypatch.delenv("TUNER_STORAGE", raising=False)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> Iterator[str]:
+    """A SQLite database in a real file (so several processes can share it)."""
+    url = f"sqlite:///{tmp_path / 'tuner.db'}"
+    yield url
+    dispose_engines(url)
+
+
+def _admin_engine(url: str, *, timeout: int = 3) -> sqlalchemy.Engine:
+    return sqlalchemy.create_engine(
+        url, isolation_level="AUTOCOMMIT", poolclass=NullPool, connect_args={"connect_timeout": timeout}
+    )
+
+
+def _reachable(engine: sqlalchemy.Engine) -> str | None:
+    """None when a connection works, else the first line of the reason."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT 1"))
+    except Exception as err:  # noqa: BLE001 - any failure means: skip
+        inner = getattr(err, "orig", None) or err
+        return str(inner).splitlines()[0] if str(inner) else type(inner).__name__
+    return None
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """The URL of the PostgreSQL server's maintenance database; skips when the server is not reachable."""
+    try:
+        engine = _admin_engine(PG_SERVER)
+    except ImportError as err:
+        pytest.skip(f"PostgreSQL driver missing ({err}); pip install 'tuner[postgres]'")
+    reason = _reachable(engine)
+    engine.dispose()
+    if reason is not None:
+        pytest.skip(f"PostgreSQL not reachable at {redact(PG_SERVER)}: {reason}")
+    yield PG_SERVER
+
+
+def _database_url(server: str, name: str) -> str:
+    url: URL = make_url(server).set(database=name)
+    return url.render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def pg_url(pg_server_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    name = f"tuner_test_{secrets.token_hex(6)}"
+    admin = _admin_engine(pg_server_url)
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    url = _database_url(pg_server_url, name)
+    try:
+        yield url
+    finally:
+        dispose_engines(url)
+        with admin.connect() as connection:
+            # Worker processes a test started may still be connected; they must not keep the database alive.
+            connection.execute(
+                sqlalchemy.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": name},
+            )
+            connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def mysql_server_url() -> Iterator[str]:
+    """The URL of the local MariaDB/MySQL server; skips when PyMySQL is missing or the server unreachable."""
+    pytest.importorskip("pymysql", reason="PyMySQL missing; pip install 'tuner[mysql]'")
+    engine = _admin_engine(MYSQL_SERVER)
+    reason = _reachable(engine)
+    engine.dispose()
+    if reason is not None:
+        pytest.skip(f"MySQL/MariaDB not reachable at {redact(MYSQL_SERVER)}: {reason}")
+    yield MYSQL_SERVER
+
+
+@pytest.fixture
+def mysql_url(mysql_server_url: str) -> Iterator[str]:
+    """A fresh, empty MySQL/MariaDB database for one test, dropped afterwards."""
+    name = f"tuner_test_{secrets.token_hex(6)}"
+    admin = _admin_engine(mysql_server_url)
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
+    url = _database_url(mysql_server_url, name)
+    try:
+        yield url
+    finally:
+        dispose_engines(url)
+        with admin.connect() as connection:
+            connection.execute(sqlalchemy.text(f"DROP DATABASE IF EXISTS `{name}`"))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def storage_url(request: pytest.FixtureRequest) -> str:
+    """The test runs once on a SQLite file and once on a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return request.getfixturevalue("sqlite_url")
+    return request.getfixturevalue("pg_url")
+
+
+TINY_SPEC = """
+[study]
+name = "{name}"
+objective = "val_accuracy"
+n_trials = {n_trials}
+seed = 1
+sampler = "random"
+pruner = "none"
+
+[data]
+source = "synthetic_classification"
+
+[model]
+hidden = [16]
+activation = "relu"
+
+[train]
+epochs = {epochs}
+batch_size = 32
+
+[search]
+optimizer = ["sgd", "momentum", "adam"]
+eps0 = {{ low = 1e-3, high = 0.1, log = true }}
+alpha = {{ low = 0.5, high = 0.9 }}
+init = "he"
+init_scale = {{ low = 0.5, high = 2.0, log = true }}
+"""
+
+
+@pytest.fixture
+def write_spec(tmp_path: Path):
+    """Write a tiny, fast study spec and return its path."""
+
+    def write(name: str = "tiny", *, n_trials: int = 6, epochs: int = 3) -> Path:
+        path = tmp_path / f"{name}.toml"
+        path.write_text(TINY_SPEC.format(name=name, n_trials=n_trials, epochs=epochs))
+        return path
+
+    return write

@@ -1,0 +1,32 @@
+"""Fixtures for tests that run real worker processes against real databases."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def tuner_cmd(*args: str) -> list[str]:
+    """The `tuner` console script of the running interpreter's environment."""
+    return [sys.executable, "-m", "tuner", *args]
+
+
+def start_worker(url: str, *args: str, cwd: Path | None = None) -> subprocess.Popen:
+    """A real worker process; the URL goes by environment, as the CLI's own --jobs does."""
+    env = dict(os.environ, TUNER_STORAGE=url, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    return subprocess.Popen(
+        tuner_cmd("worker", *args), env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2) -> None:
+    """Poll `predicate` until it is true; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout} s")

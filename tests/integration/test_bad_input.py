@@ -1,0 +1,395 @@
+"""Hostile and broken input through the real CLI: one exact stderr line, the exit code, no traceback, and
+nothing stored changed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy
+from sqlalchemy.pool import NullPool
+
+from tests.integration.conftest import tuner_cmd
+from tuner.storage import VERSION_TABLE, head_revision
+
+pytestmark = pytest.mark.slow
+
+BASE = """[study]
+name = "{name}"
+n_trials = 2
+sampler = "random"
+pruner = "none"
+
+[data]
+source = "{source}"
+{target}
+[model]
+hidden = [8]
+
+[train]
+epochs = 1
+"""
+
+
+def cli(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    run_env = {k: v for k, v in os.environ.items() if k != "TUNER_STORAGE"}
+    run_env.update(env or {})
+    return subprocess.run(tuner_cmd(*args), capture_output=True, text=True, cwd=cwd, env=run_env, timeout=timeout)
+
+
+def assert_error(result: subprocess.CompletedProcess, message: str, code: int = 1) -> None:
+    """Exactly one line on stderr, `error: <message>`, nothing on stdout, and the exit code."""
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stderr == f"error: {message}\n", result.stderr
+    assert result.stdout == ""
+    assert result.returncode == code
+
+
+def snapshot(url: str) -> dict[str, int]:
+    """Rows per table: every table of the database, tuner's and Optuna's."""
+    engine = sqlalchemy.create_engine(url, poolclass=NullPool)
+    try:
+        names = sqlalchemy.inspect(engine).get_table_names()
+        with engine.connect() as connection:
+            return {n: connection.execute(sqlalchemy.text(f'SELECT count(*) FROM "{n}"')).scalar() for n in names}
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    """A SQLite file holding one study, 'existing', with one finished trial."""
+    url = f"sqlite:///{tmp_path / 'tuner.db'}"
+    spec = tmp_path / "existing.toml"
+    spec.write_text(BASE.format(name="existing", source="synthetic_classification", target=""))
+    subprocess.run(tuner_cmd("run", str(spec), "--storage", url, "--quiet", "--n-trials", "1"), check=True)
+    return url
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def spec_for(tmp_path: Path, source: str, target: str = "", name: str = "bad") -> Path:
+    return write(tmp_path / f"{name}.toml", BASE.format(name=name, source=source, target=target))
+
+
+def create_fails(db: str, spec: Path, message: str, code: int) -> None:
+    before = snapshot(db)
+    assert_error(cli("study", "create", str(spec), "--storage", db), message, code)
+    assert snapshot(db) == before
+
+
+# ---- spec files ------------------------------------------------------------------------------------
+
+SPEC_CASES = {
+    "malformed_toml": ('[study\nname = "x"\n',
+                       "invalid TOML at line 1, column 7: Expected ']' at the end of a table declaration"),
+    "unknown_section": ("[srch]\n", "srch: unknown key (known: data, model, search, study, train)"),
+    "unknown_key": ('[data]\nsource = "digits"\nnmae = 3\n',
+                    "data.nmae: unknown key (known: source, standardize, target, val_fraction)"),
+    "wrong_type": ('[study]\nn_trials = "ten"\n[data]\nsource = "digits"\n',
+                   "study.n_trials: expected an integer, got 'ten'"),
+    "low_not_below_high": ('[data]\nsource = "digits"\n[search]\neps0 = { low = 1, high = 0.1 }\n',
+                           "search.eps0: low must be < high, got low=1, high=0.1"),
+    "log_low_zero": ('[data]\nsource = "digits"\n[search]\neps0 = { low = 0, high = 1, log = true }\n',
+                     "search.eps0: a log range needs low > 0, got low=0"),
+    "log_low_negative": ('[data]\nsource = "digits"\n[search]\ninit_scale = { low = -1, high = 2, log = true }\n',
+                         "search.init_scale: a log range needs low > 0, got low=-1"),
+    "unknown_optimizer": ('[data]\nsource = "digits"\n[search]\noptimizer = ["sgd", "adamw"]\n',
+                          "search.optimizer: unknown optimizer 'adamw' (known: sgd, momentum, nesterov, adagrad, "
+                          "rmsprop, rmsprop_nesterov, adam)"),
+    "unknown_init": ('[data]\nsource = "digits"\n[search]\ninit = "kaiming"\n',
+                     "search.init: unknown init scheme 'kaiming' (known: zeros, small, lecun, he, uniform_fan_in, "
+                     "glorot_uniform, orthogonal, sparse)"),
+    "not_utf8": (b"[study]\nname = \"\xff\xfe\"\n", "not UTF-8 text"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(SPEC_CASES))
+def test_a_bad_spec_is_refused_with_its_file_key_and_value(db, tmp_path, case):
+    text, message = SPEC_CASES[case]
+    spec = tmp_path / f"{case}.toml"
+    spec.write_bytes(text if isinstance(text, bytes) else text.encode())
+    create_fails(db, spec, f"{spec}: {message}", 2)
+
+
+def test_a_missing_spec_file_is_named(db, tmp_path):
+    create_fails(db, tmp_path / "nope.toml", f"{tmp_path / 'nope.toml'}: no such file", 2)
+
+
+# ---- data files ------------------------------------------------------------------------------------
+
+def _xy(n: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(n, 4)), rng.integers(0, 3, n)
+
+
+def test_a_missing_data_file_is_named_relative_to_the_spec(db, tmp_path):
+    spec = spec_for(tmp_path, "data/missing.npz")
+    create_fails(db, spec, f"{spec}: data.source: no such file '{tmp_path / 'data' / 'missing.npz'}'", 2)
+
+
+def test_a_relative_data_path_resolves_against_the_spec_not_the_cwd(db, tmp_path):
+    (tmp_path / "specs" / "data").mkdir(parents=True)
+    x, y = _xy()
+    np.savez(tmp_path / "specs" / "data" / "good.npz", x=x, y=y)
+    spec = spec_for(tmp_path / "specs", "data/good.npz", name="relative")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    result = cli("study", "create", str(spec), "--storage", db, "--quiet", cwd=elsewhere)
+    assert result.returncode == 0, result.stderr
+
+
+def _npz_truncated(path: Path) -> None:
+    x, y = _xy()
+    np.savez(path, x=x, y=y)
+    path.write_bytes(path.read_bytes()[:300])
+
+
+def _npz_corrupt(path: Path) -> None:
+    path.write_bytes(b"this is not an archive\n" * 10)
+
+
+def _npz_negative_label(path: Path) -> None:
+    x, y = _xy()
+    y[7] = -1
+    np.savez(path, x=x, y=y)
+
+
+def _npz_fractional_val_label(path: Path) -> None:
+    x, y = _xy()
+    np.savez(path, x=x, y=y, x_val=x[:5], y_val=np.array([0.0, 1.0, 0.5, 2.0, 1.0]))
+
+
+def _npz_val_label_out_of_range(path: Path) -> None:
+    x, y = _xy()
+    np.savez(path, x=x, y=y, x_val=x[:3], y_val=np.array([0, 9, 1]))
+
+
+def _npz_float_labels(path: Path) -> None:
+    x, y = _xy()
+    np.savez(path, x=x, y=y + 0.5)
+
+
+def _npz_nan(path: Path) -> None:
+    x, y = _xy()
+    x[3, 1] = np.nan
+    np.savez(path, x=x, y=y)
+
+
+def _npz_inf(path: Path) -> None:
+    x, y = _xy()
+    x[5, 2] = -np.inf
+    np.savez(path, x=x, y=y)
+
+
+def _npz_empty(path: Path) -> None:
+    np.savez(path, x=np.zeros((0, 4)), y=np.zeros(0, dtype=np.int64))
+
+
+def _npz_no_y(path: Path) -> None:
+    x, _ = _xy()
+    np.savez(path, x=x, labels=np.zeros(len(x)))
+
+
+NPZ_CASES = {
+    "truncated": (_npz_truncated, "not a readable .npz file (truncated or corrupt: File is not a zip file)"),
+    "corrupt": (_npz_corrupt, "not a .npz file (not a zip archive of arrays)"),
+    "negative_label": (_npz_negative_label, "class labels must be integers in 0..C-1, y has -1 at row 7"),
+    "fractional_val_label": (_npz_fractional_val_label, "y holds integer class labels but y_val has 0.5 at row 2"),
+    "val_label_out_of_range": (_npz_val_label_out_of_range,
+                               "y_val has label 9 at row 1, outside the classes 0..2 of y"),
+    "float_labels": (_npz_float_labels,
+                     "holds a regression target (floating-point y), but study.objective = 'val_accuracy' needs "
+                     "integer or string class labels; use objective = 'val_loss' or integer labels"),
+    "nan": (_npz_nan, "x has 1 NaN or infinite value(s), first at row 3, column 1"),
+    "inf": (_npz_inf, "x has 1 NaN or infinite value(s), first at row 5, column 2"),
+    "empty": (_npz_empty, "the dataset is empty (x has 0 rows)"),
+    "no_y": (_npz_no_y, "missing array 'y' (found: x, labels)"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NPZ_CASES))
+def test_a_bad_npz_is_refused_at_creation_and_nothing_is_stored(db, tmp_path, case):
+    make, message = NPZ_CASES[case]
+    data = tmp_path / f"{case}.npz"
+    make(data)
+    create_fails(db, spec_for(tmp_path, str(data)), f"{data}: {message}", 1)
+
+
+CSV_CASES = {
+    "no_target_column": ("a,b,label\n1,2,0\n3,4,1\n5,6,0\n", "nope",
+                         "no target column 'nope' (columns: a, b, label)"),
+    "empty_file": ("", "label", "the file is empty"),
+    "header_only": ("a,b,label\n", "label", "the dataset is empty (no data rows)"),
+    "nan_feature": ("a,b,label\n1,2,0\n3,nan,1\n5,6,0\n", "label",
+                    "x has 1 NaN or infinite value(s), first at row 1 (line 3), column 'b'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CSV_CASES))
+def test_a_bad_csv_is_refused_at_creation_and_nothing_is_stored(db, tmp_path, case):
+    text, target, message = CSV_CASES[case]
+    data = write(tmp_path / f"{case}.csv", text)
+    create_fails(db, spec_for(tmp_path, str(data), f'target = "{target}"'), f"{data}: {message}", 1)
+
+
+def test_a_data_file_deleted_after_creation_stops_the_worker_before_any_trial(db, tmp_path):
+    data = write(tmp_path / "d.csv", "a,b,label\n" + "".join(f"{i},{i % 3},{i % 2}\n" for i in range(30)))
+    spec = spec_for(tmp_path, str(data), 'target = "label"', name="gone")
+    assert cli("study", "create", str(spec), "--storage", db, "--quiet").returncode == 0
+    data.unlink()
+    before = snapshot(db)
+    result = cli("worker", "gone", "--storage", db)
+    assert_error(result, f"{data}: no such file (looked for {data})")
+    assert snapshot(db) == before
+
+
+# ---- storage -----------------------------------------------------------------------------------------
+
+def test_a_refused_connection_fails_fast_with_the_password_hidden():
+    url = "postgresql+psycopg://bob:s3cret-pw@127.0.0.1:1/tuner"
+    started = time.monotonic()
+    result = cli("study", "list", "--storage", url)
+    assert time.monotonic() - started < 10
+    assert_error(result, 'cannot connect to postgresql+psycopg://bob:***@127.0.0.1:1/tuner: connection failed: '
+                         'connection to server at "127.0.0.1", port 1 failed: Connection refused')
+    assert "s3cret-pw" not in result.stderr + result.stdout
+
+
+def test_an_unreachable_host_fails_in_under_ten_seconds_without_the_password():
+    url = "postgresql+psycopg://bob:s3cret-pw@192.0.2.1:5432/tuner"  # TEST-NET-1: never routed
+    started = time.monotonic()
+    result = cli("study", "list", "--storage", url, timeout=30)
+    assert time.monotonic() - started < 10
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: cannot connect to postgresql+psycopg://bob:***@192.0.2.1:5432/tuner: ")
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "s3cret-pw" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("notaurl", "malformed storage URL notaurl: Could not parse SQLAlchemy URL from given URL string"),
+        ("postgresql+psycopg://bob:s3cret-pw@127.0.0.1:port/x",
+         "malformed storage URL postgresql+psycopg://bob:***@127.0.0.1:port/x: the port is not a number"),
+        ("foo://bob:s3cret-pw@127.0.0.1/x",
+         "unknown database dialect or driver 'foo' in foo://bob:***@127.0.0.1/x; "
+         "use sqlite:///..., postgresql+psycopg://... or mysql+pymysql://..."),
+    ],
+)
+def test_a_wrong_storage_url_is_one_line_without_the_password(url, message):
+    result = cli("study", "list", "--storage", url)
+    assert_error(result, message)
+    assert "s3cret-pw" not in result.stderr
+
+
+def test_a_wrong_database_name_on_postgresql(pg_server_url):
+    url = sqlalchemy.engine.make_url(pg_server_url).set(database="tuner_no_such_db")
+    result = cli("study", "list", "--storage", url.render_as_string(hide_password=False))
+    assert_error(result, f'cannot connect to {url.render_as_string(hide_password=True)}: connection failed: '
+                         f'connection to server at "{url.host}", port {url.port} failed: '
+                         f'FATAL:  database "tuner_no_such_db" does not exist')
+
+
+# ---- studies -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", [("study", "show", "nope"), ("worker", "nope"), ("study", "export", "nope", "--out", "x.csv"),
+                                     ("study", "cleanup", "nope"), ("study", "delete", "nope", "--yes")])
+def test_a_missing_study_lists_the_ones_that_exist(db, tmp_path, command):
+    before = snapshot(db)
+    assert_error(cli(*command, "--storage", db, cwd=tmp_path), "no study named 'nope' (studies: existing)")
+    assert snapshot(db) == before
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_creating_a_study_twice_is_refused(db, tmp_path):
+    spec = write(tmp_path / "existing.toml", BASE.format(name="existing", source="synthetic_classification", target=""))
+    create_fails(db, spec, "study 'existing' already exists; use --load-if-exists to reuse it or --name to pick another", 1)
+
+
+# ---- schema versions ---------------------------------------------------------------------------------
+
+def _execute(url: str, *statements: str) -> None:
+    engine = sqlalchemy.create_engine(url, poolclass=NullPool)
+    with engine.begin() as connection:
+        for statement in statements:
+            connection.execute(sqlalchemy.text(statement))
+    engine.dispose()
+
+
+@pytest.mark.parametrize("command", [("worker", "existing"), ("study", "list"), ("study", "create", "SPEC")])
+def test_a_schema_newer_than_the_code_is_refused(db, tmp_path, command):
+    _execute(db, f"UPDATE {VERSION_TABLE} SET version_num = 'ffff99'")
+    spec = write(tmp_path / "other.toml", BASE.format(name="other", source="synthetic_classification", target=""))
+    before = snapshot(db)
+    result = cli(*(str(spec) if c == "SPEC" else c for c in command), "--storage", db)
+    assert_error(result, f"database schema is at revision ffff99, which is newer than this tuner "
+                         f"(it knows up to {head_revision()}): upgrade tuner")
+    assert snapshot(db) == before
+
+
+def test_a_database_without_tuner_tables_asks_for_an_upgrade(db, tmp_path):
+    assert cli("db", "downgrade", "base", "--yes", "--storage", db).returncode == 0
+    before = snapshot(db)
+    result = cli("worker", "existing", "--storage", db)
+    assert_error(result, f"database has no tuner tables, this tuner needs revision {head_revision()}: "
+                         f"run 'tuner db upgrade --storage {db}'")
+    assert snapshot(db) == before
+
+
+def test_tables_without_a_revision_are_refused(db):
+    _execute(db, f"DELETE FROM {VERSION_TABLE}")
+    before = snapshot(db)
+    result = cli("study", "list", "--storage", db)
+    assert_error(result, f"database holds tuner tables (tuner_curves, tuner_studies, tuner_workers) but no revision "
+                         f"in {VERSION_TABLE}: it was not made by 'tuner db upgrade'; move them away or drop them")
+    assert snapshot(db) == before
+
+
+# ---- arbitrary junk ----------------------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402 - the property tests below only
+from hypothesis import strategies as st  # noqa: E402
+
+from tuner.errors import SpecError  # noqa: E402
+from tuner.study.spec import parse_spec  # noqa: E402
+
+_toml_values = st.recursive(
+    st.none().map(lambda _: "true") | st.integers().map(str) | st.floats().map(lambda f: repr(f).replace("inf", "inf"))
+    | st.text(max_size=8).map(lambda s: '"' + s.replace("\\", "").replace('"', "") + '"'),
+    lambda inner: st.lists(inner, max_size=3).map(lambda xs: "[" + ", ".join(xs) + "]")
+    | st.dictionaries(st.sampled_from(["low", "high", "log", "step", "x"]), inner, max_size=3).map(
+        lambda d: "{ " + ", ".join(f"{k} = {v}" for k, v in d.items()) + " }"),
+    max_leaves=6,
+)
+_keys = st.sampled_from(["name", "n_trials", "seed", "source", "hidden", "epochs", "optimizer", "eps0", "alpha",
+                         "init", "init_scale", "objective", "time_budget", "junk"])
+_sections = st.sampled_from(["study", "data", "model", "train", "search", "other"])
+_toml = st.lists(st.tuples(_sections, st.lists(st.tuples(_keys, _toml_values), max_size=4)), max_size=4).map(
+    lambda secs: "\n".join(f"[{s}]\n" + "\n".join(f"{k} = {v}" for k, v in kv) for s, kv in secs))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=st.text(max_size=200))
+def test_arbitrary_text_never_escapes_as_anything_but_a_spec_error(text):
+    try:
+        parse_spec(text, source="junk.toml")
+    except SpecError as err:
+        assert "\n" not in str(err) and str(err).startswith("junk.toml: ")
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=_toml)
+def test_toml_shaped_junk_never_escapes_as_anything_but_a_spec_error(text):
+    try:
+        parse_spec(text, source="junk.toml")
+    except SpecError as err:
+        assert "\n" not in str(err) and str(err).startswith("junk.toml: ")

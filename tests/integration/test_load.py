@@ -1,0 +1,31 @@
+"""Small versions of bench/load.py: many processes, many short trials, exact totals, no locked database."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+_spec = importlib.util.spec_from_file_location("bench_load", Path(__file__).parents[2] / "bench" / "load.py")
+load = importlib.util.module_from_spec(_spec)
+sys.modules["bench_load"] = load  # dataclasses look their module up
+_spec.loader.exec_module(load)
+
+
+@pytest.mark.postgres
+def test_four_workers_complete_sixty_trials_on_postgresql(pg_server_url, tmp_path, monkeypatch):
+    monkeypatch.setattr(load, "PG_SERVER", pg_server_url)
+    result = load.run_postgresql(4, 60, tmp_path)
+    assert result.problems == [], result
+    assert result.counts.get("COMPLETE") == 60
+    assert 0 < result.peak_connections < result.max_connections
+
+
+def test_two_jobs_on_sqlite_complete_forty_trials_without_a_locked_database(tmp_path):
+    result = load.run_sqlite(2, 40, tmp_path)
+    assert result.problems == [], result
+    assert result.counts.get("COMPLETE") == 40 and result.locked_errors == 0

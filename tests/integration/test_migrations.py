@@ -1,0 +1,194 @@
+"""The project's Alembic history beside Optuna's: round trips, exact refusals, and tables == migrations."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import optuna
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from tuner.errors import SchemaError
+from tuner.storage import (
+    VERSION_TABLE,
+    current_revision,
+    downgrade,
+    ensure_schema,
+    head_revision,
+    make_engine,
+    optuna_storage,
+    upgrade,
+)
+from tuner.storage import migrations
+from tuner.storage.tables import TABLE_NAMES, metadata
+
+SECOND_REVISION = '''"""A test-only revision after 0001."""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("tuner_extra", sa.Column("id", sa.Integer(), primary_key=True))
+
+
+def downgrade() -> None:
+    op.drop_table("tuner_extra")
+'''
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres), "mysql"])
+def url(request) -> str:
+    return request.getfixturevalue({"sqlite": "sqlite_url", "postgresql": "pg_url", "mysql": "mysql_url"}[request.param])
+
+
+def optuna_study_with_trials(url: str) -> None:
+    study = optuna.create_study(study_name="optuna-own", storage=optuna_storage(url))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3)
+
+
+def optuna_state(engine) -> tuple[list[str], list[tuple]]:
+    """Optuna's table names and its own Alembic revision."""
+    tables = sorted(n for n in inspect(engine).get_table_names() if not n.startswith("tuner_"))
+    with engine.connect() as connection:
+        versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    return tables, [tuple(v) for v in versions]
+
+
+def tuner_tables(engine) -> list[str]:
+    return sorted(n for n in inspect(engine).get_table_names() if n.startswith("tuner_"))
+
+
+def test_upgrade_downgrade_upgrade_leaves_optuna_alone(url):
+    optuna_study_with_trials(url)
+    engine = make_engine(url)
+    before = optuna_state(engine)
+    assert "alembic_version" in before[0] and before[1]
+
+    upgrade(url)
+    assert current_revision(engine) == head_revision() == "0001"
+    assert tuner_tables(engine) == sorted([*TABLE_NAMES, VERSION_TABLE])
+    downgrade(url, "base")
+    assert current_revision(engine) is None
+    assert tuner_tables(engine) == [VERSION_TABLE]
+    upgrade(url)
+    assert current_revision(engine) == "0001"
+
+    assert optuna_state(engine) == before
+    loaded = optuna.load_study(study_name="optuna-own", storage=optuna_storage(url))
+    assert len(loaded.trials) == 3
+
+
+def test_the_tables_match_the_migrations_and_optunas_tables_are_ignored(url):
+    optuna_study_with_trials(url)
+    upgrade(url)
+    engine = make_engine(url)
+    with engine.connect() as connection:
+        context = MigrationContext.configure(
+            connection,
+            opts={
+                "include_name": migrations.include_name,
+                "include_object": migrations.include_object,
+                "compare_type": True,
+                "version_table": VERSION_TABLE,
+            },
+        )
+        assert compare_metadata(context, metadata) == []
+        unfiltered = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+        dropped = {diff[1].name for diff in compare_metadata(unfiltered, metadata) if diff[0] == "remove_table"}
+        assert {"studies", "trials", "alembic_version"} <= dropped  # what an unfiltered history would drop
+
+
+def test_an_empty_database_is_refused_unless_creation_is_asked(sqlite_url):
+    engine = make_engine(sqlite_url)
+    with pytest.raises(SchemaError) as info:
+        ensure_schema(engine)
+    assert str(info.value) == (
+        f"database has no tuner tables, this tuner needs revision 0001: run 'tuner db upgrade --storage {sqlite_url}'"
+    )
+    ensure_schema(engine, create_if_empty=True)
+    assert current_revision(engine) == "0001"
+    ensure_schema(engine)
+
+
+def test_an_empty_postgresql_database_is_created_when_asked(pg_url):
+    engine = make_engine(pg_url)
+    ensure_schema(engine, create_if_empty=True)
+    assert current_revision(engine) == "0001"
+
+
+def test_a_schema_ahead_of_the_code_asks_to_upgrade_tuner(sqlite_url):
+    upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    with engine.begin() as connection:
+        connection.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '0042'"))
+    with pytest.raises(SchemaError) as info:
+        ensure_schema(engine, create_if_empty=True)
+    assert str(info.value) == (
+        "database schema is at revision 0042, which is newer than this tuner (it knows up to 0001): upgrade tuner"
+    )
+    with pytest.raises(SchemaError, match="^database schema is at revision 0042, which is newer"):
+        upgrade(sqlite_url)
+
+
+@pytest.fixture
+def newer_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The project's migrations plus a test-only revision 0002, as a newer tuner would ship them."""
+    location = tmp_path / "alembic"
+    shutil.copytree(migrations.script_location(), location, ignore=shutil.ignore_patterns("__pycache__"))
+    (location / "versions" / "0002_extra.py").write_text(SECOND_REVISION)
+    monkeypatch.setattr(migrations, "script_location", lambda: location)
+    return location
+
+
+def test_a_schema_behind_the_code_asks_for_db_upgrade_and_is_never_migrated_silently(sqlite_url, newer_history):
+    engine = make_engine(sqlite_url)
+    upgrade(sqlite_url, "0001")
+    with pytest.raises(SchemaError) as info:
+        ensure_schema(engine, create_if_empty=True)
+    assert str(info.value) == (
+        f"database schema is at revision 0001, this tuner needs 0002: run 'tuner db upgrade --storage {sqlite_url}'"
+    )
+    assert current_revision(engine) == "0001"
+    upgrade(sqlite_url)
+    assert current_revision(engine) == "0002"
+    downgrade(sqlite_url, "0001")
+    assert "tuner_extra" not in tuner_tables(engine)
+
+
+def test_the_behind_message_hides_the_password(pg_url, newer_history):
+    from sqlalchemy.engine import make_url
+
+    url = make_url(pg_url).set(password="s3cret").render_as_string(hide_password=False)
+    upgrade(url, "0001")
+    with pytest.raises(SchemaError) as info:
+        ensure_schema(make_engine(url))
+    assert "s3cret" not in str(info.value)
+    assert ":***@" in str(info.value)
+
+
+def test_tuner_tables_without_a_revision_are_refused(sqlite_url):
+    engine = make_engine(sqlite_url)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE tuner_studies (name VARCHAR(10))"))
+    with pytest.raises(SchemaError) as info:
+        ensure_schema(engine, create_if_empty=True)
+    assert str(info.value) == (
+        f"database holds tuner tables (tuner_studies) but no revision in {VERSION_TABLE}: "
+        "it was not made by 'tuner db upgrade'; move them away or drop them"
+    )
+
+
+def test_an_unknown_target_revision_is_a_schema_error(sqlite_url):
+    with pytest.raises(SchemaError) as info:
+        upgrade(sqlite_url, "0099")
+    assert str(info.value) == (
+        "cannot migrate to revision '0099': Can't locate revision identified by '0099' (known: 0001, head, base)"
+    )

@@ -1,0 +1,97 @@
+"""`tuner probe init` and `tuner probe lr` through the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tuner.cli import app
+
+runner = CliRunner()
+
+SPEC = """
+[study]
+name = "probe-cli"
+[data]
+source = "{source}"
+[model]
+hidden = [32, 16]
+activation = "relu"
+[train]
+batch_size = 64
+[search]
+optimizer = "sgd"
+init = "he"
+"""
+
+
+@pytest.fixture
+def spec_file(tmp_path):
+    def write(source: str = "digits") -> str:
+        path = tmp_path / "spec.toml"
+        path.write_text(SPEC.format(source=source))
+        return str(path)
+
+    return write
+
+
+def test_init_prints_tables_before_and_after(spec_file):
+    result = runner.invoke(app, ["probe", "init", spec_file(), "--batch-size", "128"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "before: he init, scale 1, batch of 128" in out and "after: LSUV" in out
+    assert "64 -> 32" in out and "32 -> 16" in out and "16 -> 10" in out
+    assert "multiplier" in out and "init_scale (he) per layer: [" in out
+
+
+def test_init_json(spec_file):
+    result = runner.invoke(app, ["probe", "init", spec_file(), "--json", "--seed", "4"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert {"multipliers", "before", "after", "scheme", "batch_size", "seed"} <= set(doc)
+    assert doc["seed"] == 4 and doc["batch_size"] == 64 and len(doc["multipliers"]) == 3
+    assert all(0.9 < s["pre_std"] < 1.1 for s in doc["after"])
+    again = json.loads(runner.invoke(app, ["probe", "init", spec_file(), "--json", "--seed", "4"]).output)
+    assert again["multipliers"] == doc["multipliers"]
+
+
+def test_lr_json_and_plot(spec_file, tmp_path):
+    png = tmp_path / "curve.png"
+    result = runner.invoke(app, ["probe", "lr", spec_file(), "--steps", "60", "--plot", str(png), "--json"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.output)
+    assert {"suggestion", "range", "rates", "losses", "smoothed", "stop_reason", "optimizer"} <= set(doc)
+    assert doc["optimizer"] == "sgd" and len(doc["rates"]) <= 60
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_lr_table(spec_file):
+    result = runner.invoke(app, ["probe", "lr", spec_file(), "--steps", "40", "--optimizer", "momentum"])
+    assert result.exit_code == 0, result.output
+    assert "range test: momentum" in result.output and "suggested eps0 = " in result.output
+
+
+def test_help_has_examples():
+    for command in ("init", "lr"):
+        result = runner.invoke(app, ["probe", command, "--help"])
+        assert result.exit_code == 0 and "Example: tuner probe " + command in result.output
+
+
+def test_batch_larger_than_the_data_is_one_line_and_exit_1(spec_file):
+    result = runner.invoke(app, ["probe", "init", spec_file(), "--batch-size", "100000"])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines() == [
+        "error: batch size 100000 is larger than the training data (1438 examples)"
+    ]
+
+
+def test_a_single_class_is_one_line_and_exit_1(spec_file, tmp_path):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "one.npz", x=rng.standard_normal((200, 5)), y=np.ones(200, dtype=np.int64))
+    result = runner.invoke(app, ["probe", "lr", spec_file(str(tmp_path / "one.npz"))])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "single class" in lines[0]

@@ -1,0 +1,157 @@
+"""pandas DataFrames of a study, built from a storage URL and a study name.
+
+    from tuner.analysis import trials_frame, curves_frame, optimizer_summary
+    trials = trials_frame("sqlite:///tuner.db", "digits-mlp")
+    optimizer_summary(trials)
+
+The same frames back `tuner study show` and `tuner study export`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pandas as pd
+
+from tuner.storage import get_study, load_curves
+from tuner.study.catalog import load_optuna_study, open_storage
+
+TRIAL_COLUMNS = ["number", "state", "value", "duration_s", "diverged", "reason", "seed"]
+CURVE_COLUMNS = ["trial_number", "epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds"]
+SUMMARY_COLUMNS = ["optimizer", "trials", "complete", "pruned", "failed", "diverged", "best", "median"]
+
+
+def trials_frame(storage_url: str, study_name: str) -> pd.DataFrame:
+    """One row per trial: number, state, value, duration, diverged flag, reason, seed, then every parameter.
+
+    Parameters come from the trial's full configuration (`config` user attribute: searched and fixed
+    values alike). The init-scale multipliers are always columns `init_scale_0 .. init_scale_{L-1}`, one
+    per dense layer: a study that shares one scale (Optuna parameter `init_scale`) keeps that column and
+    has its value copied to every layer's, so analysis reads per-layer scales the same way for any spec.
+    """
+    study = load_optuna_study(storage_url, study_name)
+    n_layers = stored_n_layers(storage_url, study_name)
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        config = t.user_attrs.get("config") or {}
+        duration = (
+            (t.datetime_complete - t.datetime_start).total_seconds()
+            if t.datetime_complete is not None and t.datetime_start is not None
+            else math.nan
+        )
+        row = {
+            "number": t.number,
+            "state": t.state.name,
+            "value": t.value if t.value is not None else math.nan,
+            "duration_s": duration,
+            "diverged": bool(t.user_attrs.get("diverged", False)),
+            "reason": t.user_attrs.get("reason"),
+            "seed": config.get("seed"),
+        }
+        row.update(config or t.params)
+        if "init_scale" in row and n_layers is not None:
+            for layer in range(n_layers):
+                row.setdefault(f"init_scale_{layer}", row["init_scale"])
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=TRIAL_COLUMNS)
+    return frame.sort_values("number", ignore_index=True)
+
+
+def curves_frame(storage_url: str, study_name: str) -> pd.DataFrame:
+    """The per-epoch learning curves of every trial, in long form (one row per trial and epoch)."""
+    load_optuna_study(storage_url, study_name)
+    rows = load_curves(open_storage(storage_url), study_name)
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=CURVE_COLUMNS)
+    return frame[CURVE_COLUMNS].sort_values(["trial_number", "epoch"], ignore_index=True)
+
+
+def optimizer_summary(trials: pd.DataFrame, *, maximize: bool = True) -> pd.DataFrame:
+    """Per optimizer: trials, complete, pruned, failed, diverged, best and median value of complete trials."""
+    if trials.empty or "optimizer" not in trials:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    rows = []
+    for name, group in trials.groupby("optimizer", sort=True):
+        complete = group[group["state"] == "COMPLETE"]["value"]
+        rows.append(
+            {
+                "optimizer": name,
+                "trials": len(group),
+                "complete": int((group["state"] == "COMPLETE").sum()),
+                "pruned": int((group["state"] == "PRUNED").sum()),
+                "failed": int((group["state"] == "FAIL").sum()),
+                "diverged": int(group["diverged"].sum()),
+                "best": (complete.max() if maximize else complete.min()) if len(complete) else math.nan,
+                "median": complete.median() if len(complete) else math.nan,
+            }
+        )
+    frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    return frame.sort_values("best", ascending=not maximize, ignore_index=True, na_position="last")
+
+
+def study_direction(storage_url: str, study_name: str) -> optuna.study.StudyDirection:
+    """maximize or minimize, as the study was created."""
+    return load_optuna_study(storage_url, study_name).direction
+
+
+def init_scale_columns(trials: pd.DataFrame) -> list[str]:
+    """The per-layer init-scale columns of a trials frame, input side first."""
+    columns = [c for c in trials.columns if c.startswith("init_scale_") and c.removeprefix("init_scale_").isdigit()]
+    return sorted(columns, key=lambda c: int(c.removeprefix("init_scale_")))
+
+
+def stored_n_layers(storage_url: str, study_name: str) -> int | None:
+    """Dense layers of the study's network, from its stored spec; None for a study tuner did not create."""
+    record = get_study(open_storage(storage_url), study_name)
+    if record is None:
+        return None
+    return len(record.spec["model"]["hidden"]) + 1
+
+
+def init_scale_guess(init_guess: object) -> list[float] | None:
+    """The per-layer multipliers of a stored init-scale guess (`tuner_studies.init_guess`), or None.
+
+    The stored form is `InitScaleGuess.to_dict()` (`multipliers` and per-layer details); a bare list of
+    numbers is read as the multipliers.
+    """
+    if isinstance(init_guess, dict):
+        init_guess = init_guess.get("multipliers")
+    if not isinstance(init_guess, list | tuple) or not init_guess:
+        return None
+    if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in init_guess):
+        return None
+    return [float(v) for v in init_guess]
+
+
+def init_guess_rows(init_guess: object) -> list[dict]:
+    """The stored guess as one row per layer: sizes, activation, multiplier, rescalings, pre-activation std.
+
+    `pre_std_before` / `pre_std_after` are the pre-activation standard deviations on the probe's batch
+    before and after the rescaling (`LayerStats.pre_std`); columns the stored guess lacks are left out.
+    """
+    multipliers = init_scale_guess(init_guess)
+    if multipliers is None:
+        return []
+    details = init_guess if isinstance(init_guess, dict) else {}
+
+    def at(key: str, layer: int) -> object:
+        values = details.get(key)
+        return values[layer] if isinstance(values, list) and layer < len(values) else None
+
+    rows = []
+    for layer, multiplier in enumerate(multipliers):
+        before, after = at("before", layer), at("after", layer)
+        row = {"layer": layer}
+        if isinstance(before, dict):
+            row.update({k: before.get(k) for k in ("fan_in", "fan_out", "activation")})
+        row.update(multiplier=multiplier, iterations=at("iterations", layer), converged=at("converged", layer))
+        if isinstance(before, dict):
+            row["pre_std_before"] = before.get("pre_std")
+        if isinstance(after, dict):
+            row["pre_std_after"] = after.get("pre_std")
+        rows.append({k: v for k, v in row.items() if v is not None})
+    return rows

@@ -1,0 +1,142 @@
+"""What a study shows in optuna-dashboard besides Optuna's own charts: a note and a curve chart.
+
+    from tuner.analysis.notes import publish
+    publish("sqlite:///tuner.db", "digits-mlp")
+
+The note (Markdown, beside the study) holds the spec as TOML and, when the study has one, the init-scale
+guess per layer. The chart (plotly) holds the per-epoch validation curves of the best trials. Publishing
+is idempotent: each is written only when it changed (the chart under a fixed id, so it is replaced, not
+added to). A note someone wrote by hand in the dashboard (one that does not start with this module's
+heading) is left alone.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import optuna
+import optuna_dashboard
+import pandas as pd
+import plotly.graph_objects as go
+
+from tuner.analysis.frames import curves_frame, init_guess_rows
+from tuner.storage import get_study
+from tuner.study.catalog import load_optuna_study, open_storage
+
+CHART_ID = "tuner-validation-curves"
+# How optuna-dashboard names the study system attributes a saved chart is split into (`_custom_plot_data.py`).
+SYSTEM_ATTR_PLOT_DATA = "dashboard:plot_data:"
+TOP_TRIALS = 5
+
+
+def note_heading(study_name: str) -> str:
+    """The first line of a note this module wrote; how it recognises its own notes."""
+    return f"## tuner study `{study_name}`"
+
+
+def _markdown_table(rows: list[dict]) -> str:
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+
+    def cell(value: object) -> str:
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return "" if value is None else str(value)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def study_note(study_name: str, spec_toml: str | None, spec: dict | None, init_guess: dict | None) -> str:
+    """The note's Markdown: the spec as TOML (JSON when no TOML text was stored) and the init-scale guess."""
+    parts = [note_heading(study_name), "", "### Spec", ""]
+    if spec_toml:
+        parts += ["```toml", spec_toml.strip(), "```"]
+    elif spec is not None:
+        parts += ["```json", json.dumps(spec, indent=2, sort_keys=True), "```"]
+    else:
+        parts.append("no spec stored")
+    parts += ["", "### Init-scale guess", ""]
+    rows = init_guess_rows(init_guess)
+    if rows:
+        parts += [
+            "Per-layer multipliers from layer-sequential unit-variance rescaling (LSUV) on one minibatch:",
+            "",
+            _markdown_table(rows),
+        ]
+    else:
+        parts.append("No guess for this study (its spec has no `\"auto\"` init scale).")
+    return "\n".join(parts) + "\n"
+
+
+def curves_figure(curves: pd.DataFrame, trial_numbers: list[int], metric: str) -> go.Figure:
+    """Plotly lines of the per-epoch validation metric of the given trials, best first."""
+    fig = go.Figure()
+    for number in trial_numbers:
+        curve = curves[curves["trial_number"] == number].sort_values("epoch")
+        if not curve.empty:
+            fig.add_trace(go.Scatter(x=curve["epoch"].tolist(), y=curve[metric].tolist(), mode="lines+markers",
+                                     name=f"trial {number}"))
+    fig.update_layout(
+        title=f"Validation curves of the {len(trial_numbers)} best trials",
+        xaxis_title="epoch",
+        yaxis_title=metric,
+    )
+    return fig
+
+
+def best_trial_numbers(study: optuna.Study, top: int = TOP_TRIALS) -> list[int]:
+    """The numbers of the `top` best complete trials, best first."""
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    ranked = sorted(complete, key=lambda t: (-t.value if maximize else t.value, t.number))
+    return [t.number for t in ranked[:top]]
+
+
+@dataclass(frozen=True)
+class Published:
+    """What `publish` wrote: the note, the chart, both, or neither (nothing had changed)."""
+
+    note: bool
+    chart: bool
+
+
+def stored_chart(study: optuna.Study, graph_object_id: str = CHART_ID) -> str | None:
+    """The JSON of the chart saved under `graph_object_id`, or None (read back the way it was split)."""
+    prefix = f"{SYSTEM_ATTR_PLOT_DATA}{graph_object_id}:"
+    attrs = study._storage.get_study_system_attrs(study._study_id)
+    chunks = {int(key.removeprefix(prefix)): value for key, value in attrs.items() if key.startswith(prefix)}
+    return "".join(chunks[i] for i in sorted(chunks)) if chunks else None
+
+
+def publish(storage_url: str, study_name: str, *, top: int = TOP_TRIALS) -> Published:
+    """Save the study's note and curve chart for optuna-dashboard, each only when it changed.
+
+    A missing study raises StudyNotFoundError naming those that exist. The chart is saved once the study
+    has a complete trial with a recorded curve.
+    """
+    study = load_optuna_study(storage_url, study_name)
+    record = get_study(open_storage(storage_url), study_name)
+    body = study_note(
+        study_name,
+        record.spec_toml if record is not None else None,
+        record.spec if record is not None else None,
+        record.init_guess if record is not None else None,
+    )
+    current = optuna_dashboard.get_note(study)
+    note = current != body and (not current.strip() or current.startswith(note_heading(study_name)))
+    if note:
+        optuna_dashboard.save_note(study, body)
+
+    numbers = best_trial_numbers(study, top)
+    curves = curves_frame(storage_url, study_name)
+    objective = study.user_attrs.get("objective") or (record.spec["study"]["objective"] if record else None)
+    metric = objective if objective in ("val_accuracy", "val_loss") else "val_loss"
+    chart = False
+    if numbers and not curves[curves["trial_number"].isin(numbers)].empty:
+        figure = curves_figure(curves, numbers, metric)
+        if stored_chart(study) != figure.to_json():
+            optuna_dashboard.save_plotly_graph_object(study, figure, graph_object_id=CHART_ID)
+            chart = True
+    return Published(note=note, chart=chart)

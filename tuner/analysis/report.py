@@ -1,0 +1,264 @@
+"""A study's report: one self-contained HTML page and the PNG figures beside it.
+
+    from tuner.analysis.report import build_report
+    report = build_report("sqlite:///tuner.db", "digits-mlp", "report/")
+    report.html          # report/report.html, opens offline: every figure is embedded as base64
+    report.figures       # {"history": report/history.png, ...}
+
+The page holds the study's counts and best trial, a table per optimizer, the best trials, the figures
+(optimization history, best value per optimizer, parameter importances, validation curves of the best
+trials, the metric against each layer's init scale with the guess marked), the init-scale guess and the
+spec. The storage URL appears only with its password hidden.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+import pandas as pd
+
+import tuner
+from tuner.analysis import plots
+from tuner.analysis.frames import (
+    curves_frame,
+    init_guess_rows,
+    init_scale_columns,
+    init_scale_guess,
+    optimizer_summary,
+    trials_frame,
+)
+from tuner.errors import TunerError
+from tuner.storage import get_study, redact
+from tuner.study.catalog import load_optuna_study, open_storage
+
+HTML_NAME = "report.html"
+FIGURES = {
+    "history": "Optimization history",
+    "optimizers": "Best value per optimizer",
+    "importances": "Parameter importances",
+    "curves": "Validation curves of the best trials",
+    "init_scales": "Validation metric against each layer's init scale",
+}
+STEPS = ("loading the study", *(f"drawing: {title.lower()}" for title in FIGURES.values()), "writing the page")
+MIN_IMPORTANCE_TRIALS = 4
+
+
+@dataclass(frozen=True)
+class Report:
+    """Where a report was written."""
+
+    html: Path
+    figures: dict[str, Path]
+
+
+@dataclass(frozen=True)
+class _Study:
+    name: str
+    storage: str
+    maximize: bool
+    metric: str
+    trials: pd.DataFrame
+    curves: pd.DataFrame
+    spec_toml: str | None
+    init_guess: object
+    importances: dict[str, float] | None
+    importance_note: str | None
+    counts: dict[str, int]
+
+
+def check_out_dir(out_dir: Path, *, force: bool) -> None:
+    """Refuse a path that is a file, or a directory that holds anything, unless `force`."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise TunerError(f"{out_dir}: exists and is not a directory")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not force:
+        raise TunerError(f"{out_dir}: directory exists and is not empty (use --force to write into it)")
+
+
+def parameter_importances(study: optuna.Study) -> tuple[dict[str, float] | None, str | None]:
+    """PED-ANOVA importances normalised to sum 1, or None and the reason they cannot be had."""
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if len(complete) < MIN_IMPORTANCE_TRIALS:
+        return None, (
+            f"parameter importances need at least {MIN_IMPORTANCE_TRIALS} complete trials, got {len(complete)}"
+        )
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            raw = optuna.importance.get_param_importances(study, normalize=False)
+    except (ValueError, RuntimeError, ZeroDivisionError) as err:
+        return None, f"parameter importances could not be computed: {err}"
+    total = sum(raw.values())
+    if not raw or not math.isfinite(total) or total <= 0:
+        return None, "parameter importances are all zero: too few trials, or no searched parameter varies"
+    return {name: value / total for name, value in raw.items()}, None
+
+
+def _require_complete_trials(study: optuna.Study) -> None:
+    if not study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        raise TunerError(f"study '{study.study_name}' has no complete trials: nothing to report")
+
+
+def _load(storage_url: str, study: optuna.Study) -> _Study:
+    study_name = study.study_name
+    trials = trials_frame(storage_url, study_name)
+    record = get_study(open_storage(storage_url), study_name)
+    objective = study.user_attrs.get("objective") or (record.spec["study"]["objective"] if record else None)
+    importances, note = parameter_importances(study)
+    return _Study(
+        name=study_name,
+        storage=redact(storage_url),
+        maximize=study.direction == optuna.study.StudyDirection.MAXIMIZE,
+        metric=objective or "value",
+        trials=trials,
+        curves=curves_frame(storage_url, study_name),
+        spec_toml=record.spec_toml if record is not None else None,
+        init_guess=record.init_guess if record is not None else None,
+        importances=importances,
+        importance_note=note,
+        counts=trials["state"].value_counts().to_dict(),
+    )
+
+
+def best_trials(trials: pd.DataFrame, top: int, *, maximize: bool) -> pd.DataFrame:
+    """The `top` complete trials, best first."""
+    complete = trials[trials["state"] == "COMPLETE"]
+    return complete.sort_values(["value", "number"], ascending=[not maximize, True]).head(top)
+
+
+def _figures(s: _Study, top: int) -> dict[str, Callable[[], object]]:
+    curve_metric = s.metric if s.metric in ("val_accuracy", "val_loss") else "val_loss"
+    best = best_trials(s.trials, top, maximize=s.maximize)["number"].tolist()
+    return {
+        "history": lambda: plots.optimization_history(s.trials, metric=s.metric, maximize=s.maximize),
+        "optimizers": lambda: plots.best_per_optimizer(
+            optimizer_summary(s.trials, maximize=s.maximize), metric=s.metric
+        ),
+        "importances": lambda: plots.param_importances(s.importances, note=s.importance_note),
+        "curves": lambda: plots.validation_curves(s.curves, best, metric=curve_metric),
+        "init_scales": lambda: plots.metric_against_init_scale(
+            s.trials, init_scale_columns(s.trials), metric=s.metric, guess=init_scale_guess(s.init_guess)
+        ),
+    }
+
+
+def build_report(
+    storage_url: str,
+    study_name: str,
+    out_dir: str | Path,
+    *,
+    force: bool = False,
+    top: int = 5,
+    on_step: Callable[[str], None] | None = None,
+) -> Report:
+    """Write `report.html` and one PNG per figure into `out_dir`; `on_step(description)` follows progress.
+
+    Refuses a missing study (naming those that exist), a study without a complete trial, and an output
+    directory that is not empty unless `force` (files of the same names are then overwritten).
+    """
+    if top < 1:
+        raise TunerError(f"top must be >= 1, got {top}")
+    out_dir = Path(out_dir)
+    step = on_step or (lambda description: None)
+    step(STEPS[0])
+    optuna_study = load_optuna_study(storage_url, study_name)
+    _require_complete_trials(optuna_study)
+    check_out_dir(out_dir, force=force)
+    study = _load(storage_url, optuna_study)
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    figures: dict[str, Path] = {}
+    for (key, draw), description in zip(_figures(study, top).items(), STEPS[1:-1], strict=True):
+        step(description)
+        figures[key] = plots.save_png(draw(), out_dir / f"{key}.png")
+
+    step(STEPS[-1])
+    page = out_dir / HTML_NAME
+    page.write_text(render_html(study, figures, top), encoding="utf-8")
+    return Report(html=page, figures=figures)
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return "-" if math.isnan(value) else f"{value:.6g}"
+    if value is None or value is pd.NA:
+        return "-"
+    return str(value)
+
+
+def _table(frame: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
+        for row in frame.itertuples(index=False)
+    )
+    return f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
+
+
+def _figure_html(key: str, path: Path) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    title = html.escape(FIGURES[key])
+    return (
+        f'<figure id="{key}"><img src="data:image/png;base64,{data}" alt="{title}">'
+        f'<figcaption>{title} (<a href="{path.name}">{path.name}</a>)</figcaption></figure>'
+    )
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th { background: #f3f3f3; }
+figure { margin: 1.5em 0; }
+figure img { max-width: 100%; border: 1px solid #eee; }
+pre { background: #f7f7f7; padding: 1em; overflow-x: auto; }
+.note { color: #666; }
+.wide { overflow-x: auto; }
+"""
+
+
+def render_html(s: _Study, figures: dict[str, Path], top: int) -> str:
+    """The report page; every figure is embedded, so the file opens offline on its own."""
+    e = html.escape
+    counts = ", ".join(f"{k.lower()} {v}" for k, v in sorted(s.counts.items()))
+    diverged = int(s.trials["diverged"].sum())
+    best = best_trials(s.trials, top, maximize=s.maximize)
+    first = best.iloc[0]
+    summary = optimizer_summary(s.trials, maximize=s.maximize)
+    shown = best.dropna(axis=1, how="all").drop(columns=["reason"], errors="ignore")
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>tuner report: {e(s.name)}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>Study <code>{e(s.name)}</code></h1>",
+        "<p>"
+        f"{'maximize' if s.maximize else 'minimize'} <code>{e(s.metric)}</code>; "
+        f"trials: {e(counts)}; diverged {diverged}.<br>"
+        f"Best: trial {int(first['number'])} with {e(_fmt(float(first['value'])))}.<br>"
+        f"Storage <code>{e(s.storage)}</code>; generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC "
+        f"by tuner {e(tuner.__version__)}."
+        "</p>",
+        "<h2>Per optimizer</h2>",
+        _table(summary),
+        f"<h2>The {len(best)} best trials</h2>",
+        _table(shown),
+        "<h2>Figures</h2>",
+    ]
+    for key, path in figures.items():
+        parts.append(_figure_html(key, path))
+        if key == "importances" and s.importance_note:
+            parts.append(f'<p class="note">{e(s.importance_note)}</p>')
+    parts.append("<h2>Init-scale guess</h2>")
+    rows = init_guess_rows(s.init_guess)
+    parts.append(_table(pd.DataFrame(rows)) if rows else '<p class="note">no init-scale guess for this study</p>')
+    if s.spec_toml:
+        parts += ["<h2>Spec</h2>", f"<pre>{e(s.spec_toml)}</pre>"]
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"

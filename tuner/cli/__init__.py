@@ -1,0 +1,55 @@
+"""The `tuner` command line: one module per command group.
+
+Domain errors (`TunerError`) are turned into one line on stderr and an exit code here, at the edge; the
+library itself never prints and never exits.
+"""
+
+from __future__ import annotations
+
+import typer
+from typer.core import TyperGroup
+
+from tuner.errors import TunerError
+
+
+class _Group(TyperGroup):
+    """The root group: every command runs inside its `invoke`, so domain errors are caught in one place."""
+
+    def invoke(self, ctx):  # noqa: ANN001, ANN201 - click's signature
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress line says what its INFO lines would
+        try:
+            return super().invoke(ctx)
+        except TunerError as err:
+            typer.echo(f"error: {err}", err=True)
+            raise typer.Exit(err.exit_code) from None
+
+
+app = typer.Typer(rich_markup_mode="markdown", 
+    cls=_Group,
+    name="tuner",
+    help="Find good training hyperparameters and initial weight scales for neural networks.\n\n"
+    "Example: tuner run studies/digits-mlp.toml",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _register() -> None:
+    from tuner.cli import dashboard, db, probe, report, study, worker
+
+    app.add_typer(study.app, name="study")
+    app.add_typer(db.app, name="db")
+    app.add_typer(probe.app, name="probe")
+    worker.register(app)
+    report.register(app)
+    dashboard.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    app(prog_name="tuner")

@@ -1,0 +1,85 @@
+"""What the command groups share: the storage option, stderr output, and the live progress line."""
+
+from __future__ import annotations
+
+import math
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from tuner.storage import redact, resolve_url
+
+StorageOption = Annotated[
+    str | None,
+    typer.Option(
+        "--storage",
+        help="Database URL (SQLAlchemy form). Default: $TUNER_STORAGE, else sqlite:///tuner.db here.",
+        show_default=False,
+    ),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, for scripts.")]
+
+# Off a terminal (pipes, CI logs) rich would wrap tables at 80 columns; a wider page keeps rows whole.
+stderr = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
+stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+
+def storage_url(value: str | None) -> str:
+    """The URL the command uses: --storage, else $TUNER_STORAGE, else sqlite:///tuner.db."""
+    return resolve_url(value)
+
+
+def safe(url: str) -> str:
+    """The URL with its password hidden, for anything printed."""
+    return redact(url)
+
+
+def fmt(value: float | None) -> str:
+    """A metric for humans: 6 significant digits, '-' for none."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{value:.6g}"
+
+
+class TrialProgress:
+    """Trials done / total and the best value so far: a live bar on a terminal, one line per update elsewhere."""
+
+    def __init__(self, total: int, label: str, *, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.live = not quiet and sys.stderr.isatty()
+        self._progress: Progress | None = None
+        self._task = None
+        self._label = label
+        self._total = total
+
+    def __enter__(self) -> TrialProgress:
+        if self.live:
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("best {task.fields[best]}"),
+                TextColumn("{task.fields[states]}"),
+                TimeElapsedColumn(),
+                console=stderr,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task(self._label, total=self._total, best="-", states="")
+        return self
+
+    def update(self, finished: int, best: float | None, counts: dict[str, int]) -> None:
+        states = " ".join(f"{k.lower()} {v}" for k, v in sorted(counts.items()) if v)
+        if self.quiet:
+            return
+        if self._progress is not None:
+            self._progress.update(self._task, completed=min(finished, self._total), best=fmt(best), states=states)
+        else:
+            stderr.print(f"{self._label}: {finished}/{self._total} trials, best {fmt(best)} ({states})")
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()

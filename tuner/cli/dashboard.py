@@ -1,0 +1,123 @@
+"""`tuner dashboard`: optuna-dashboard on the study database.
+
+The server is optuna-dashboard's WSGI app on the standard library's WSGI server, one thread per request
+(a browser loads the page's assets in parallel). The port is bound before anything else happens, so a port
+in use fails at once with one line instead of a traceback after the notes are written.
+"""
+
+from __future__ import annotations
+
+import errno
+import signal
+import socketserver
+import threading
+from typing import Annotated
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+import typer
+
+from tuner.cli._common import QuietOption, StorageOption, safe, stderr, storage_url
+from tuner.errors import TunerError
+from tuner.storage import list_study_records, optuna_storage
+from tuner.study.catalog import open_storage
+
+
+class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        """Requests are not logged: the dashboard polls the API every few seconds."""
+
+
+def bind(host: str, port: int) -> _ThreadingServer:
+    """A server listening on host:port with no app yet; a port in use raises TunerError naming it."""
+    try:
+        return make_server(host, port, lambda environ, start_response: [], server_class=_ThreadingServer,
+                           handler_class=_QuietHandler)
+    except OSError as err:
+        if err.errno == errno.EADDRINUSE:
+            raise TunerError(f"port {port} is already in use on {host}; pick another with --port") from None
+        if err.errno == errno.EACCES:
+            raise TunerError(f"no permission to listen on port {port}; use a port above 1023") from None
+        raise TunerError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
+
+
+def dashboard(
+    storage: StorageOption = None,
+    host: Annotated[
+        str,
+        typer.Option("--host", help="Address to listen on. The dashboard has NO authentication: keep 127.0.0.1 "
+                     "unless the network in front of it is trusted (0.0.0.0 listens on every interface)."),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", min=1, max=65535, help="Port to listen on.")] = 8080,
+    notes: Annotated[
+        bool, typer.Option("--notes/--no-notes", help="Write each study's note and curve chart before starting.")
+    ] = True,
+    refresh: Annotated[
+        float, typer.Option("--refresh", min=0, help="Seconds between updates of the notes and charts (0: never).")
+    ] = 60,
+    quiet: QuietOption = False,
+) -> None:
+    """Start optuna-dashboard on the study database (no authentication: it binds 127.0.0.1 by default).
+
+    Anyone who can reach the port can read and change every study, so listen on 127.0.0.1 and reach it
+    through an SSH tunnel (ssh -L 8080:127.0.0.1:8080 host) rather than opening it to a network. Before
+    it starts, each tuner study gets a note with its spec and init-scale guess, and a chart of the
+    validation curves of its best trials, kept up to date while it runs. Ctrl-C stops it.
+
+    Example: tuner dashboard --storage postgresql+psycopg://tuner@db/tuner --port 8080
+    """
+    import optuna_dashboard  # loaded only when the dashboard starts, not for every `tuner` command
+
+    from tuner.analysis.notes import publish
+
+    url = storage_url(storage)
+    server = bind(host, port)
+    signal.signal(signal.SIGTERM, _stop)  # `docker stop` ends it like Ctrl-C: exit 0
+    stop = threading.Event()
+    try:
+        open_storage(url)
+        if notes:
+            _publish_all(url, publish)
+            if refresh > 0:
+                threading.Thread(target=_keep_publishing, args=(url, publish, refresh, stop), name="notes",
+                                 daemon=True).start()
+        server.set_app(optuna_dashboard.wsgi(optuna_storage(url)))
+        if not quiet:
+            stderr.print(f"optuna-dashboard on {safe(url)} at http://{host}:{port}/dashboard/ "
+                         "(no authentication; Ctrl-C stops it)", markup=False, soft_wrap=True)
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop.set()
+        server.server_close()
+
+
+def _publish_all(url: str, publish) -> None:  # noqa: ANN001 - tuner.analysis.notes.publish, imported late
+    for record in list_study_records(open_storage(url)):
+        try:
+            publish(url, record.name)
+        except TunerError as err:
+            stderr.print(f"warning: no note for study '{record.name}': {err}", markup=False, soft_wrap=True)
+
+
+def _keep_publishing(url: str, publish, interval: float, stop: threading.Event) -> None:  # noqa: ANN001
+    """Refresh the notes and charts while the dashboard runs: workers keep finishing trials meanwhile."""
+    while not stop.wait(interval):
+        try:
+            _publish_all(url, publish)
+        except Exception as err:  # noqa: BLE001 - the dashboard keeps serving; the next refresh retries
+            stderr.print(f"warning: notes not refreshed: {type(err).__name__}: {err}", markup=False,
+                         soft_wrap=True)
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def register(app: typer.Typer) -> None:
+    """Add `dashboard` to the root app."""
+    app.command("dashboard")(dashboard)

@@ -1,0 +1,81 @@
+"""`tuner db ...`: migrate the project's tables and show which revision a database is at."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tuner.cli._common import StorageOption, safe, storage_url
+from tuner.errors import TunerError
+from tuner.storage import check_connection, current_revision, downgrade, head_revision, make_engine, upgrade
+
+app = typer.Typer(rich_markup_mode="markdown", 
+    help="Create or migrate tuner's tables (tuner_*) in a database; Optuna's own tables are left alone.\n\n"
+    "Example: tuner db upgrade --storage postgresql+psycopg://tuner@db/tuner",
+    no_args_is_help=True,
+)
+
+
+def _describe(revision: str | None, head: str) -> str:
+    if revision == head:
+        return f"{revision} (head)"
+    return f"{revision or 'none'} (head is {head})"
+
+
+@app.command("upgrade")
+def upgrade_(
+    storage: StorageOption = None,
+    revision: Annotated[str, typer.Option("--revision", help="Target revision.")] = "head",
+) -> None:
+    """Create tuner's tables, or migrate them to the newest revision this tuner knows.
+
+    Example: tuner db upgrade --storage sqlite:///tuner.db
+    """
+    url = storage_url(storage)
+    engine = make_engine(url)
+    check_connection(engine)
+    before = current_revision(engine)
+    upgrade(url, revision)
+    after = current_revision(engine)
+    head = head_revision()
+    if before == after:
+        typer.echo(f"{safe(url)}: already at revision {_describe(after, head)}")
+    else:
+        typer.echo(f"{safe(url)}: upgraded from revision {before or 'none'} to {_describe(after, head)}")
+
+
+@app.command("current")
+def current(storage: StorageOption = None) -> None:
+    """Print the revision of tuner's tables and whether it is the newest this tuner knows.
+
+    Example: tuner db current --storage sqlite:///tuner.db
+    """
+    url = storage_url(storage)
+    engine = make_engine(url)
+    check_connection(engine)
+    revision = current_revision(engine)
+    head = head_revision()
+    hint = "" if revision == head else ": run 'tuner db upgrade'"
+    typer.echo(f"{safe(url)}: revision {_describe(revision, head)}{hint}")
+
+
+@app.command("downgrade")
+def downgrade_(
+    revision: Annotated[str, typer.Argument(help="Target revision; 'base' drops every tuner table.")],
+    storage: StorageOption = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: a downgrade deletes tables and their data.")] = False,
+) -> None:
+    """Migrate tuner's tables down to REVISION (Optuna's tables are untouched).
+
+    Example: tuner db downgrade base --storage sqlite:///tuner.db --yes
+    """
+    url = storage_url(storage)
+    if not yes:
+        raise TunerError(f"a downgrade of {safe(url)} to {revision} can delete data: add --yes to confirm")
+    engine = make_engine(url)
+    check_connection(engine)
+    before = current_revision(engine)
+    downgrade(url, revision)
+    after = current_revision(engine)
+    typer.echo(f"{safe(url)}: downgraded from revision {before or 'none'} to {after or 'none'}")

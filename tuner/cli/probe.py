@@ -1,0 +1,162 @@
+"""`tuner probe ...`: the init-scale guess and the learning-rate probe, run on a spec's network and data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from tuner.cli._common import JsonOption, fmt, stdout
+
+app = typer.Typer(rich_markup_mode="markdown", 
+    help="Cheap probes of a spec's initial network: the init-scale guess (LSUV) and the learning-rate range test.",
+    no_args_is_help=True,
+)
+
+SpecArgument = Annotated[Path, typer.Argument(metavar="SPEC", help="A study spec file (TOML).")]
+BatchSizeOption = Annotated[
+    int | None, typer.Option("--batch-size", help="Minibatch size (default: the spec's train.batch_size).")
+]
+SeedOption = Annotated[int | None, typer.Option("--seed", help="Random seed (default: the spec's study.seed).")]
+WIDE = 160
+
+
+def _console() -> Console:
+    """stdout; when it is not a terminal, a wide console so that tables are not wrapped in files and tests."""
+    return stdout if stdout.is_terminal else Console(highlight=False, width=WIDE)
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def _stats_table(title: str, stats: list[dict], multipliers: list[float] | None = None) -> Table:
+    table = Table(title=title, title_justify="left")
+    for name in ("layer", "fan in -> out", "act", "w std", "pre mean", "pre std", "post mean", "post std",
+                 "saturated", "dead", "grad std"):
+        table.add_column(name, justify="left" if name in ("fan in -> out", "act") else "right")
+    if multipliers is not None:
+        table.add_column("multiplier", justify="right")
+    for i, s in enumerate(stats):
+        row = [
+            str(s["layer"]), f"{s['fan_in']} -> {s['fan_out']}", s["activation"], fmt(s["weight_std"]),
+            fmt(s["pre_mean"]), fmt(s["pre_std"]), fmt(s["post_mean"]), fmt(s["post_std"]),
+            _percent(s["saturated_fraction"]), _percent(s["dead_fraction"]), fmt(s["grad_std"]),
+        ]
+        if multipliers is not None:
+            row.append(fmt(multipliers[i]))
+        table.add_row(*row)
+    return table
+
+
+def _load(spec_path: Path):  # noqa: ANN202 - (StudySpec, Dataset)
+    from tuner.study.spec import load_spec
+    from tuner.study.worker import load_study_data
+
+    spec = load_spec(spec_path)
+    return spec, load_study_data(spec)
+
+
+@app.command("init")
+def init(
+    spec_path: SpecArgument,
+    batch_size: BatchSizeOption = None,
+    seed: SeedOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Guess each layer's init scale with LSUV on one training batch, and show the statistics before and after.
+
+    The spec's network is built with its base init scheme at scale 1; each dense layer's weights are then
+    rescaled, from the input, until its pre-activation std is 1 (Mishkin & Matas 2016). The multipliers are
+    the per-layer init_scale to use with that scheme.
+
+    Example: tuner probe init studies/deep-tanh.toml --batch-size 256
+    """
+    from tuner.probe.study import guess_record
+
+    spec, data = _load(spec_path)
+    record = guess_record(spec, data, batch_size=batch_size, seed=seed)
+    if as_json:
+        typer.echo(json.dumps({"spec": str(spec_path), "study": spec.study.name, **record}))
+        return
+    out = _console()
+    out.print(_stats_table(f"before: {record['scheme']} init, scale 1, batch of {record['batch_size']}",
+                        record["before"]))
+    out.print(_stats_table("after: LSUV, pre-activation std -> 1", record["after"], record["multipliers"]))
+    scales = ", ".join(f"{m:.4g}" for m in record["multipliers"])
+    out.print(f"init_scale ({record['scheme']}) per layer: [{scales}]  ({record['seconds'] * 1000:.1f} ms)")
+
+
+@app.command("lr")
+def lr(
+    spec_path: SpecArgument,
+    optimizer: Annotated[
+        str | None, typer.Option("--optimizer", help="Optimizer to probe (default: the spec's first).")
+    ] = None,
+    batch_size: BatchSizeOption = None,
+    steps: Annotated[int, typer.Option("--steps", help="Minibatch steps of the ramp.")] = 100,
+    eps_min: Annotated[float, typer.Option("--eps-min", help="First rate of the ramp.")] = 1e-6,
+    eps_max: Annotated[float, typer.Option("--eps-max", help="Last rate of the ramp.")] = 10.0,
+    seed: SeedOption = None,
+    plot_path: Annotated[
+        Path | None, typer.Option("--plot", metavar="FILE.png", help="Write the loss-vs-rate curve as a PNG.")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run the learning-rate range test (Smith 2017) on the spec's initial network and suggest eps0.
+
+    The rate grows exponentially from --eps-min to --eps-max over --steps minibatches; the smoothed loss
+    is watched until it blows up. Suggested eps0: the rate at its minimum / 10; range: eps0/10 .. eps0*10.
+    With init_scale = "auto" the network starts from the init-scale guess, else from the centre of the
+    spec's init_scale.
+
+    Example: tuner probe lr studies/digits-mlp.toml --optimizer momentum --plot lr.png
+    """
+    from tuner.probe.lr import lr_probe, plot
+    from tuner.probe.study import centre_scales, check_probe_data, guess_record, optimizer_hparams, probe_model
+    from tuner.study.spec import Auto
+
+    spec, data = _load(spec_path)
+    seed = spec.study.seed if seed is None else seed
+    batch_size = spec.train.batch_size if batch_size is None else batch_size
+    optimizer = optimizer or spec.search.optimizers[0]
+    check_probe_data(data, batch_size)
+    if isinstance(spec.search.init_scale, Auto):
+        scales = tuple(guess_record(spec, data, batch_size=batch_size, seed=seed)["multipliers"])
+    else:
+        scales = centre_scales(spec)
+    result = lr_probe(
+        lambda rng: probe_model(spec, data, scales, rng),
+        optimizer,
+        data,
+        hparams=optimizer_hparams(spec, optimizer),
+        eps_min=eps_min,
+        eps_max=eps_max,
+        steps=steps,
+        batch_size=batch_size,
+        rng=np.random.default_rng(seed),
+    )
+    if plot_path is not None:
+        plot(result, plot_path)
+    if as_json:
+        typer.echo(json.dumps({"spec": str(spec_path), "study": spec.study.name, "scales": list(scales),
+                               **result.to_dict()}))
+        return
+    table = Table("step", "rate", "loss", "smoothed", title=f"range test: {optimizer}", title_justify="left")
+    n = len(result.losses)
+    for k in sorted({*range(0, n, max(1, n // 10)), n - 1}):
+        table.add_row(str(k), f"{result.rates[k]:.3g}", fmt(result.losses[k]), fmt(result.smoothed[k]))
+    out = _console()
+    out.print(table)
+    out.print(f"stopped after {n} of {steps} steps ({result.stop_reason}); smoothed minimum "
+                 f"{result.min_loss:.4g} at rate {result.min_rate:.3g}")
+    out.print(f"suggested eps0 = {result.suggestion:.3g}; search range {result.low:.3g} .. {result.high:.3g} (log)")
+    if result.note:
+        out.print(f"note: {result.note}")
+    if plot_path is not None:
+        out.print(f"plot written to {plot_path}")

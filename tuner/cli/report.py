@@ -1,0 +1,76 @@
+"""`tuner report`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from tuner.cli._common import QuietOption, StorageOption, stderr, stdout, storage_url
+
+
+def report(
+    name: Annotated[str, typer.Argument(help="The study's name.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="The directory to write report.html and the PNGs into.")],
+    storage: StorageOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Write into OUT even if it is not empty.")] = False,
+    top: Annotated[int, typer.Option("--top", "-k", min=1, help="How many of the best trials to show.")] = 5,
+    quiet: QuietOption = False,
+) -> None:
+    """Write an HTML report of a study with its figures as PNG files beside it.
+
+    The page is self-contained (figures embedded), so it opens offline: optimization history, best value
+    per optimizer, parameter importances, validation curves of the best trials, and the validation metric
+    against each layer's init scale with the init-scale guess marked.
+
+    Example: tuner report digits-mlp --out report/
+    """
+    from tuner.analysis.report import STEPS, build_report  # matplotlib: loaded only when a report is made
+
+    url = storage_url(storage)
+    with _StepProgress(name, STEPS, quiet=quiet) as progress:
+        result = build_report(url, name, out, force=force, top=top, on_step=progress.step)
+    if not quiet:
+        stdout.print(f"wrote {result.html} and {len(result.figures)} figures", markup=False, soft_wrap=True)
+
+
+class _StepProgress:
+    """The report's steps: a live bar on a terminal, one line per step elsewhere (logs, CI)."""
+
+    def __init__(self, name: str, steps: tuple[str, ...], *, quiet: bool) -> None:
+        self.name = name
+        self.steps = steps
+        self.quiet = quiet
+        self._progress: Progress | None = None
+        if not quiet and stderr.is_terminal:
+            self._progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                console=stderr, transient=True,
+            )
+            self._task = self._progress.add_task(name, total=len(steps))
+
+    def __enter__(self) -> _StepProgress:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def step(self, description: str) -> None:
+        done = self.steps.index(description)
+        if self._progress is not None:
+            self._progress.update(self._task, completed=done, description=escape(f"report {self.name}: {description}"))
+        elif not self.quiet:
+            stderr.print(f"report {self.name}: {done + 1}/{len(self.steps)} {description}", markup=False,
+                         soft_wrap=True)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=len(self.steps))
+            self._progress.stop()
+
+
+def register(app: typer.Typer) -> None:
+    """Add `report` to the root app."""
+    app.command("report")(report)

@@ -1,0 +1,185 @@
+"""`tuner study ...`: create, list, show, export, delete and clean up studies."""
+
+from __future__ import annotations
+
+import json
+import math
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from tuner.analysis import optimizer_summary, trials_frame
+from tuner.analysis.frames import study_direction
+from tuner.cli._common import JsonOption, QuietOption, StorageOption, fmt, safe, stderr, stdout, storage_url
+from tuner.errors import TunerError
+from tuner.storage import make_engine, trial_state_counts
+from tuner.study.catalog import cleanup_study, create_study, delete_study, list_studies, load_optuna_study
+from tuner.study.spec import load_spec
+
+app = typer.Typer(rich_markup_mode="markdown", help="Create, list, show, export, delete and clean up studies.", no_args_is_help=True)
+
+NameArgument = Annotated[str, typer.Argument(help="The study's name.")]
+
+
+class ExportFormat(str, Enum):
+    csv = "csv"
+    parquet = "parquet"
+    json = "json"
+
+
+@app.command("create")
+def create(
+    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="A study spec file (TOML).")],
+    name: Annotated[str | None, typer.Option("--name", help="Study name (default: the spec's study.name).")] = None,
+    storage: StorageOption = None,
+    load_if_exists: Annotated[
+        bool, typer.Option("--load-if-exists", help="Reuse an existing study of that name if its spec is the same.")
+    ] = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Create a study from a spec file; its validated spec is stored in the database for every worker.
+
+    Example: tuner study create studies/digits-mlp.toml --storage sqlite:///tuner.db
+    """
+    url = storage_url(storage)
+    spec = load_spec(spec_path)
+    study_name, created = create_study(url, spec, name=name, load_if_exists=load_if_exists)
+    if not quiet:
+        verb = "created" if created else "exists, reusing"
+        stdout.print(f"study '{study_name}' {verb} in {safe(url)}")
+
+
+@app.command("list")
+def list_(storage: StorageOption = None, as_json: JsonOption = False) -> None:
+    """List the studies in the database with their trial counts and best values.
+
+    Example: tuner study list --storage sqlite:///tuner.db
+    """
+    summaries = list_studies(storage_url(storage))
+    if as_json:
+        typer.echo(json.dumps([s.__dict__ for s in summaries], default=str))
+        return
+    if not summaries:
+        stdout.print("no studies")
+        return
+    table = Table("study", "direction", "finished / total", "running", "failed", "best")
+    for s in summaries:
+        finished = s.counts.get("COMPLETE", 0) + s.counts.get("PRUNED", 0)
+        table.add_row(s.name, s.direction, f"{finished} / {s.n_trials}", str(s.counts.get("RUNNING", 0)),
+                      str(s.counts.get("FAIL", 0)), fmt(s.best))
+    stdout.print(table)
+
+
+def study_overview(url: str, name: str) -> dict:
+    """Best trial, counts by state and per-optimizer best: what `study show` prints."""
+    study = load_optuna_study(url, name)
+    trials = trials_frame(url, name)
+    maximize = study_direction(url, name).name == "MAXIMIZE"
+    counts = trial_state_counts(make_engine(url), name)
+    best = None
+    try:
+        t = study.best_trial
+        best = {"number": t.number, "value": t.value, "params": t.user_attrs.get("config") or t.params}
+    except ValueError:
+        pass
+    summary = optimizer_summary(trials, maximize=maximize)
+    return {
+        "study": name,
+        "direction": "maximize" if maximize else "minimize",
+        "counts": counts,
+        "diverged": int(trials["diverged"].sum()) if "diverged" in trials else 0,
+        "best_trial": best,
+        "optimizers": json.loads(summary.to_json(orient="records")),
+    }
+
+
+def print_summary(url: str, name: str) -> None:
+    """The human form of `study_overview`: best trial, counts, and a table per optimizer."""
+    o = study_overview(url, name)
+    counts = " ".join(f"{k.lower()} {v}" for k, v in sorted(o["counts"].items()))
+    stdout.print(f"study '{name}' ({o['direction']}): {counts}, diverged {o['diverged']}")
+    if o["best_trial"] is None:
+        stdout.print("no complete trial yet")
+    else:
+        b = o["best_trial"]
+        stdout.print(f"best trial #{b['number']}: value {fmt(b['value'])}")
+        stdout.print("  " + ", ".join(f"{k}={fmt(v) if isinstance(v, float) else v}" for k, v in b["params"].items()))
+    if o["optimizers"]:
+        table = Table("optimizer", "trials", "complete", "pruned", "failed", "diverged", "best", "median")
+        for r in o["optimizers"]:
+            table.add_row(r["optimizer"], *(str(r[k]) for k in ("trials", "complete", "pruned", "failed", "diverged")),
+                          fmt(r["best"]), fmt(r["median"]))
+        stdout.print(table)
+
+
+@app.command("show")
+def show(name: NameArgument, storage: StorageOption = None, as_json: JsonOption = False) -> None:
+    """Show a study: best trial, trial counts by state, and the best value per optimizer.
+
+    Example: tuner study show digits-mlp --json
+    """
+    url = storage_url(storage)
+    if as_json:
+        typer.echo(json.dumps(study_overview(url, name), default=lambda v: None if isinstance(v, float) and math.isnan(v) else str(v)))
+    else:
+        print_summary(url, name)
+
+
+@app.command("export")
+def export(
+    name: NameArgument,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The file to write.")],
+    fmt_: Annotated[ExportFormat, typer.Option("--format", "-f", help="csv, parquet or json.")] = ExportFormat.csv,
+    storage: StorageOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite OUT if it exists.")] = False,
+) -> None:
+    """Export one row per trial (every parameter, state, value, duration, diverged flag) to a file.
+
+    Example: tuner study export digits-mlp --format parquet --out digits.parquet
+    """
+    if out.exists() and not force:
+        raise TunerError(f"{out}: already exists (use --force to overwrite)")
+    frame = trials_frame(storage_url(storage), name)
+    if fmt_ is ExportFormat.csv:
+        frame.to_csv(out, index=False)
+    elif fmt_ is ExportFormat.json:
+        frame.to_json(out, orient="records", indent=1)
+    else:
+        try:
+            frame.to_parquet(out, index=False)
+        except ImportError:
+            raise TunerError("parquet export needs pyarrow: pip install 'tuner[parquet]'") from None
+    stderr.print(f"wrote {len(frame)} trials to {out}")
+
+
+@app.command("delete")
+def delete(
+    name: NameArgument,
+    storage: StorageOption = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Confirm: the study's trials and curves are deleted.")] = False,
+) -> None:
+    """Delete a study, its trials, curves and worker records.
+
+    Example: tuner study delete digits-mlp --yes
+    """
+    if not yes:
+        raise TunerError(f"deleting study '{name}' removes all its trials; add --yes to confirm")
+    delete_study(storage_url(storage), name)
+    stdout.print(f"deleted study '{name}'")
+
+
+@app.command("cleanup")
+def cleanup(
+    name: NameArgument,
+    storage: StorageOption = None,
+    grace_period: Annotated[int, typer.Option("--grace-period", min=1, help="Seconds without a heartbeat before a RUNNING trial counts as dead.")] = 60,
+) -> None:
+    """Fail the trials left RUNNING by dead workers and queue them again.
+
+    Example: tuner study cleanup digits-mlp --grace-period 120
+    """
+    failed = cleanup_study(storage_url(storage), name, grace_period=grace_period)
+    stdout.print(f"failed and re-queued {len(failed)} stale trials" + (f": {failed}" if failed else ""))

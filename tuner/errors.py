@@ -1,0 +1,58 @@
+"""Typed errors raised by the library.
+
+The library never prints and never exits: it raises one of these, and the CLI turns it into one line on
+stderr and an exit code. Every message names the value at fault (and the file and key where there is one).
+"""
+
+from __future__ import annotations
+
+
+class TunerError(Exception):
+    """Base class of every error `tuner` raises on purpose."""
+
+    exit_code = 1
+
+
+class HyperparameterError(TunerError, ValueError):
+    """An optimizer, schedule or initialisation value is out of its domain (``alpha must be in [0, 1), got 1.2``)."""
+
+
+class ModelError(TunerError, ValueError):
+    """A network is built or called with inconsistent shapes or options."""
+
+
+class DataError(TunerError, ValueError):
+    """A dataset is missing, malformed, empty, or holds values training cannot use."""
+
+
+class SpecError(TunerError, ValueError):
+    """A study spec file is missing, malformed, or fails validation."""
+
+    exit_code = 2
+
+
+class StorageError(TunerError):
+    """The database cannot be reached or used."""
+
+
+class SchemaError(StorageError):
+    """The project's tables are missing, behind, or ahead of the code."""
+
+
+class StudyNotFoundError(TunerError, KeyError):
+    """No study of that name exists in the storage."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class StudyExistsError(TunerError):
+    """A study of that name already exists."""
+
+
+class ProbeError(TunerError):
+    """The activation-statistics heuristic or the learning-rate probe cannot run on this network or data."""
+
+
+class TrialTimeoutError(TunerError):
+    """A trial ran past its time budget."""

@@ -1,0 +1,138 @@
+"""The training loop: minibatches in a fresh random order each epoch, one optimizer step per minibatch.
+
+Everything random comes from the Generator passed in (one permutation per epoch), so a run replays bit
+for bit from its seed. Minibatches are gathered with `np.take(..., out=)` into two buffers allocated once,
+rather than allocated anew by fancy indexing per batch (mode="clip" skips NumPy's buffered bounds check;
+the rows come from a permutation, so they are always in range); `model.evaluate` passes the validation
+set through the network in large chunks.
+
+Divergence, checked after every minibatch with one comparison: the run ends as `diverged` when a batch
+loss is NaN or infinite, or exceeds `EXPLOSION_FACTOR` (1000) times the first batch's loss (floored at
+`LOSS_FLOOR` = 1e-3, so a run that starts near a zero loss is not stopped by noise). A finite training
+loss followed by a non-finite validation loss (the last update overflowed) is divergence too.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+
+import numpy as np
+
+from tuner.errors import HyperparameterError, ModelError
+from tuner.nn.data import Dataset
+
+EXPLOSION_FACTOR = 1e3
+LOSS_FLOOR = 1e-3
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One epoch: mean minibatch loss, validation loss and accuracy (None for regression), the rate of the
+    epoch's last step, and wall-clock seconds (including the validation pass)."""
+
+    epoch: int
+    train_loss: float
+    val_loss: float
+    val_accuracy: float | None
+    lr: float
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    """How a run ended (`completed`, `diverged` or `stopped`), its per-epoch history, and why it ended early."""
+
+    status: str
+    history: list[EpochRecord] = field(default_factory=list)
+    reason: str | None = None
+
+    @property
+    def diverged(self) -> bool:
+        return self.status == "diverged"
+
+    @property
+    def final(self) -> EpochRecord | None:
+        """The last completed epoch."""
+        return self.history[-1] if self.history else None
+
+    @property
+    def best(self) -> EpochRecord | None:
+        """The epoch with the lowest finite validation loss."""
+        finite = [r for r in self.history if math.isfinite(r.val_loss)]
+        return min(finite, key=lambda r: r.val_loss) if finite else None
+
+
+def train(
+    model,  # noqa: ANN001 - a tuner.nn.mlp.MLP (params, grad, loss_and_grad, evaluate)
+    optimizer,  # noqa: ANN001 - a tuner.optim.Optimizer
+    data: Dataset,
+    epochs: int,
+    batch_size: int,
+    rng: np.random.Generator,
+    on_epoch: Callable[[EpochRecord], bool | None] | None = None,
+) -> TrainResult:
+    """Train `model` in place for `epochs` passes over `data.x_train`; see the module docstring.
+
+    `on_epoch(record)` runs after each epoch: returning True stops the run (`stopped`); what it raises
+    (e.g. `optuna.TrialPruned`) propagates. A last, smaller minibatch takes the remainder of each epoch.
+    """
+    _check(model, data, epochs, batch_size, rng)
+    x, y = data.x_train, data.y_train
+    n = len(x)
+    batch_size = min(batch_size, n)
+    batches = math.ceil(n / batch_size)
+    x_buffer = np.empty((batch_size, *x.shape[1:]), dtype=x.dtype)
+    y_buffer = np.empty((batch_size, *y.shape[1:]), dtype=y.dtype)
+    optimizer.start(model.params, epochs * batches)
+    history: list[EpochRecord] = []
+    limit = None
+    for epoch in range(1, epochs + 1):
+        started = time.perf_counter()
+        order = rng.permutation(n)
+        total = 0.0
+        for b in range(batches):
+            rows = order[b * batch_size : (b + 1) * batch_size]
+            xb, yb = x_buffer[: len(rows)], y_buffer[: len(rows)]
+            np.take(x, rows, axis=0, out=xb, mode="clip")
+            np.take(y, rows, axis=0, out=yb, mode="clip")
+            loss = optimizer.step(model.params, model.grad, partial(model.loss_and_grad, xb, yb))
+            if limit is None:
+                first = loss
+                limit = EXPLOSION_FACTOR * max(loss, LOSS_FLOOR) if math.isfinite(loss) else -math.inf
+            if not loss <= limit:  # also true for NaN
+                return TrainResult("diverged", history, _divergence(loss, first, epoch, b + 1))
+            total += loss
+        val_loss, val_accuracy = model.evaluate(data.x_val, data.y_val)
+        lr = optimizer.rate(optimizer.k - 1)
+        history.append(EpochRecord(epoch, total / batches, val_loss, val_accuracy, lr, time.perf_counter() - started))
+        if not math.isfinite(val_loss):
+            return TrainResult("diverged", history, f"validation loss {val_loss} after epoch {epoch}")
+        if on_epoch is not None and on_epoch(history[-1]):
+            return TrainResult("stopped", history, f"on_epoch asked to stop after epoch {epoch}")
+    return TrainResult("completed", history)
+
+
+def _divergence(loss: float, first: float, epoch: int, batch: int) -> str:
+    where = f"at epoch {epoch}, batch {batch}"
+    if not math.isfinite(loss):
+        return f"loss {loss} {where}"
+    if first < LOSS_FLOOR:
+        floor = f"{EXPLOSION_FACTOR:g} x the floor {LOSS_FLOOR:g}"
+        return f"loss {loss:.4g} {where} exceeds {floor} (first loss {first:.4g})"
+    return f"loss {loss:.4g} {where} exceeds {EXPLOSION_FACTOR:g} x the first batch's loss ({first:.4g})"
+
+
+def _check(model, data: Dataset, epochs: int, batch_size: int, rng: np.random.Generator) -> None:  # noqa: ANN001
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise HyperparameterError(f"{name} must be an integer >= 1, got {value!r}")
+    if not isinstance(rng, np.random.Generator):
+        raise HyperparameterError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    if model.layer_sizes[0] != data.n_features:
+        raise ModelError(
+            f"the model takes {model.layer_sizes[0]} inputs but {data.name} has {data.n_features} features"
+        )

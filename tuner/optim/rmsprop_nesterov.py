@@ -1,0 +1,57 @@
+"""RMSProp with Nesterov momentum (Goodfellow et al., *Deep Learning*, Alg. 8.6)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tuner.optim._base import LookAhead
+
+
+class RMSPropNesterov(LookAhead):
+    r"""RMSProp whose step feeds a Nesterov velocity; the gradient is taken at the interim point θ̃.
+
+        θ̃ ← θ + α·v
+        g ← ∇J(θ̃)            (the closure runs with params = θ̃; θ is kept aside and restored exactly)
+        r ← ρ·r + (1 − ρ)·g⊙g
+        v ← α·v − ε_k/√(δ + r) ⊙ g
+        θ ← θ + v
+
+    The book divides by √r, which is 0/0 for a parameter whose gradients have all been 0 so far; the same
+    δ as RMSProp's (default 1e-6) is added **inside** the root to guard it. α ∈ [0, 1) (default 0.9),
+    ρ ∈ [0, 1) (default 0.9); r and v start at 0. PyTorch has no counterpart (its RMSprop momentum is
+    heavy-ball, not Nesterov, and puts eps outside the root).
+    """
+
+    name = "rmsprop_nesterov"
+    hyperparameters = ("alpha", "rho", "delta")
+
+    def __init__(
+        self,
+        eps0: float = 0.001,
+        alpha: float = 0.9,
+        rho: float = 0.9,
+        delta: float = 1e-6,
+        **schedule: float | int | None,
+    ) -> None:
+        super().__init__(eps0, alpha=alpha, rho=rho, delta=delta, **schedule)
+
+    def _allocate(self, params: np.ndarray) -> None:
+        self._allocate_look_ahead(params)
+        self.state["r"] = np.zeros_like(params)
+        self._step = np.empty_like(params)
+        self._rho = self._scalar(self.rho)
+        self._one_minus_rho = self._scalar(1.0 - self.rho)
+        self._delta = self._scalar(self.delta)
+
+    def _update(self, params: np.ndarray, grad: np.ndarray, lr: np.floating) -> None:
+        r, v, step = self.state["r"], self.state["v"], self._step
+        np.multiply(grad, self._one_minus_rho, out=step)
+        step *= grad
+        r *= self._rho
+        r += step
+        np.add(r, self._delta, out=step)
+        np.sqrt(step, out=step)
+        np.divide(grad, step, out=step)
+        step *= lr
+        np.subtract(self._alpha_v, step, out=v)  # α·v was computed for θ̃ and is reused here
+        self._apply_velocity(params)

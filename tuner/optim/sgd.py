@@ -1,0 +1,28 @@
+"""Stochastic gradient descent (Goodfellow et al., *Deep Learning*, Alg. 8.1)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tuner.optim._base import Optimizer
+
+
+class SGD(Optimizer):
+    r"""Plain SGD with the scheduled rate ε_k of eq. 8.14.
+
+        θ ← θ − ε_k·g
+
+    Same rule as `torch.optim.SGD` without momentum.
+    """
+
+    name = "sgd"
+
+    def __init__(self, eps0: float = 0.01, **schedule: float | int | None) -> None:
+        super().__init__(eps0, **schedule)
+
+    def _allocate(self, params: np.ndarray) -> None:
+        self._step = np.empty_like(params)
+
+    def _update(self, params: np.ndarray, grad: np.ndarray, lr: np.floating) -> None:
+        np.multiply(grad, lr, out=self._step)
+        params -= self._step

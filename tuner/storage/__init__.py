@@ -1,0 +1,70 @@
+"""Where studies live: URLs and engines, the project's tables and migrations, records, and the claim lock.
+
+    url         resolve_url, redact, parse_url
+    engine      make_engine, check_connection, optuna_storage (small pools, timeouts, one cache per process)
+    tables      tuner_studies, tuner_curves, tuner_workers (SQLAlchemy Core)
+    migrations  the Alembic history in `tuner_alembic_version`; ensure_schema before any use
+    records     one transaction per read or write of the tables above; Optuna's trial counts
+    locks       study_lock, serialising trial claims across processes and machines
+"""
+
+from tuner.storage.engine import check_connection, dispose_engines, make_engine, optuna_storage
+from tuner.storage.locks import study_lock
+from tuner.storage.migrations import (
+    VERSION_TABLE,
+    current_revision,
+    downgrade,
+    ensure_schema,
+    head_revision,
+    upgrade,
+)
+from tuner.storage.records import (
+    StudyRecord,
+    WorkerRecord,
+    delete_study_records,
+    get_study,
+    insert_study,
+    list_study_records,
+    list_workers,
+    load_curves,
+    register_worker,
+    save_curve,
+    stop_worker,
+    touch_worker,
+    trial_state_counts,
+    update_study,
+)
+from tuner.storage.url import DEFAULT_URL, ENV_VAR, parse_url, redact, resolve_url
+
+__all__ = [
+    "DEFAULT_URL",
+    "ENV_VAR",
+    "VERSION_TABLE",
+    "StudyRecord",
+    "WorkerRecord",
+    "check_connection",
+    "current_revision",
+    "delete_study_records",
+    "dispose_engines",
+    "downgrade",
+    "ensure_schema",
+    "get_study",
+    "head_revision",
+    "insert_study",
+    "list_study_records",
+    "list_workers",
+    "load_curves",
+    "make_engine",
+    "optuna_storage",
+    "parse_url",
+    "redact",
+    "register_worker",
+    "resolve_url",
+    "save_curve",
+    "stop_worker",
+    "study_lock",
+    "touch_worker",
+    "trial_state_counts",
+    "update_study",
+    "upgrade",
+]

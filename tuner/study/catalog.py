@@ -1,0 +1,227 @@
+"""Creating, listing, deleting and cleaning up studies: an Optuna study plus the project's own records.
+
+The validated spec is stored in `tuner_studies` when a study is created, so workers on any machine load it
+from the database rather than from a local file.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from dataclasses import dataclass
+
+import optuna
+
+import tuner
+from tuner.errors import DataError, StudyExistsError, StudyNotFoundError
+from tuner.nn.data import BUILTIN
+from tuner.storage import (
+    check_connection,
+    delete_study_records,
+    ensure_schema,
+    get_study,
+    insert_study,
+    list_study_records,
+    make_engine,
+    optuna_storage,
+    study_lock,
+    trial_state_counts,
+)
+from tuner.storage.records import StudyRecord, fail_stale_workers
+from tuner.probe.study import SPREAD, resolve_spec_autos, warm_start_params
+from tuner.study.space import direction, has_auto, make_pruner, make_sampler, resolve_auto
+from tuner.study.spec import StudySpec, spec_from_dict
+
+SPEC_ATTR = "tuner_spec"
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    """One line of `tuner study list`."""
+
+    name: str
+    direction: str
+    n_trials: int
+    counts: dict[str, int]
+    best: float | None
+
+
+def open_storage(storage_url: str, *, create_if_empty: bool = False):  # noqa: ANN201 - an Engine
+    """An engine on a reachable database whose tuner schema is current (created if empty and asked)."""
+    engine = make_engine(storage_url)
+    check_connection(engine)
+    ensure_schema(engine, create_if_empty=create_if_empty)
+    return engine
+
+
+def create_study(
+    storage_url: str, spec: StudySpec, *, name: str | None = None, load_if_exists: bool = False
+) -> tuple[str, bool]:
+    """Create the Optuna study and its `tuner_studies` record; return (name, created).
+
+    With `load_if_exists`, an existing study of that name is reused when its stored spec is the same and
+    refused when it differs (a silent reuse would mix two searches in one study).
+    """
+    engine = open_storage(storage_url, create_if_empty=True)
+    study_name = name or spec.study.name
+    existing = get_study(engine, study_name)
+    if existing is not None:
+        if not load_if_exists:
+            raise StudyExistsError(
+                f"study '{study_name}' already exists; use --load-if-exists to reuse it or --name to pick another"
+            )
+        if existing.spec != _stored_form(spec, existing).to_dict():
+            raise StudyExistsError(
+                f"study '{study_name}' already exists with a different spec; pick another --name"
+            )
+        return study_name, False
+
+    # The data file is read and the probes run before anything is stored, so a bad file or a spec they
+    # cannot probe leaves nothing behind.
+    resolved, init_rec, lr_rec = _resolve_autos(spec)
+    storage = optuna_storage(storage_url)
+    try:
+        study = optuna.create_study(
+            study_name=study_name,
+            storage=storage,
+            direction=direction(resolved),
+            sampler=make_sampler(resolved),
+            pruner=make_pruner(resolved),
+        )
+    except optuna.exceptions.DuplicatedStudyError:
+        raise StudyExistsError(
+            f"an Optuna study named '{study_name}' already exists in this storage without a tuner spec; "
+            "pick another --name"
+        ) from None
+    try:
+        # A spec rebuilt from a dict has no TOML text; its JSON form is the record then.
+        spec_toml = spec.raw_toml if spec.raw_toml is not None else json.dumps(spec.to_dict(), indent=1)
+        insert_study(
+            engine, study_name, resolved.to_dict(), spec_toml, str(spec.source_path or ""),
+            init_guess=init_rec, lr_probe=lr_rec,
+        )
+        study.set_user_attr(SPEC_ATTR, json.dumps(resolved.to_dict(), sort_keys=True))
+        study.set_user_attr("tuner_version", tuner.__version__)
+        study.set_user_attr("objective", spec.study.objective)
+        if init_rec is not None:
+            study.set_user_attr("tuner_init_guess", {"scheme": init_rec["scheme"], "multipliers": init_rec["multipliers"]})
+        if lr_rec is not None:
+            suggestions = {o: r["suggestion"] for o, r in lr_rec["optimizers"].items()}
+            study.set_user_attr("tuner_lr_probe", {"range": lr_rec["range"], "suggestions": suggestions})
+        warm_start = warm_start_params(resolved, init_rec, lr_rec)
+        if warm_start:  # the study's first trial is the probes' guess
+            study.enqueue_trial(warm_start, user_attrs={"warm_start": "probe"})
+    except Exception:
+        optuna.delete_study(study_name=study_name, storage=storage)
+        delete_study_records(engine, study_name)
+        raise
+    return study_name, True
+
+
+def _resolve_autos(spec: StudySpec) -> tuple[StudySpec, dict | None, dict | None]:
+    """The spec with its "auto" values resolved by the probes, and the probes' records (None if not run).
+
+    A data file (not a built-in dataset) is loaded and checked here even without "auto": every worker
+    would otherwise fail on it, after the study was stored.
+    """
+    if not has_auto(spec) and spec.data.source in BUILTIN:
+        return spec, None, None
+    from tuner.study.worker import load_study_data  # the worker imports this module
+
+    data = load_study_data(spec)
+    if spec.study.objective == "val_accuracy" and data.task != "classification":
+        raise DataError(
+            f"{spec.data.source}: holds a regression target (floating-point y), but study.objective = "
+            "'val_accuracy' needs integer or string class labels; use objective = 'val_loss' or integer labels"
+        )
+    if not has_auto(spec):
+        return spec, None, None
+    return resolve_spec_autos(spec, data)
+
+
+def _stored_form(spec: StudySpec, existing: StudyRecord) -> StudySpec:
+    """`spec` as it would have been stored next to `existing`: "auto" resolved with the stored probe results."""
+    if not has_auto(spec):
+        return spec
+    guess = existing.init_guess["multipliers"] if existing.init_guess else None
+    eps0_range = tuple(existing.lr_probe["range"]) if existing.lr_probe else None
+    return resolve_auto(spec, init_scale_guess=guess, eps0_range=eps0_range, spread=SPREAD)
+
+
+def load_optuna_study(storage_url: str, study_name: str) -> optuna.Study:
+    """The Optuna study of that name; a missing one names those that exist."""
+    storage = optuna_storage(storage_url)
+    try:
+        return optuna.load_study(study_name=study_name, storage=storage)
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+        known = ", ".join(sorted(names)) if names else "none"
+        raise StudyNotFoundError(f"no study named '{study_name}' (studies: {known})") from None
+
+
+def list_studies(storage_url: str) -> list[StudySummary]:
+    """Every study in the storage with its counts by state and best value."""
+    engine = open_storage(storage_url)
+    tuner_studies = {r.name: r for r in list_study_records(engine)}
+    summaries = []
+    for s in optuna.get_all_study_summaries(optuna_storage(storage_url), include_best_trial=True):
+        record = tuner_studies.get(s.study_name)
+        n_trials = int(record.spec["study"]["n_trials"]) if record is not None else s.n_trials
+        best = s.best_trial.value if s.best_trial is not None else None
+        summaries.append(
+            StudySummary(
+                name=s.study_name,
+                direction=s.direction.name.lower(),
+                n_trials=n_trials,
+                counts=trial_state_counts(engine, s.study_name),
+                best=best,
+            )
+        )
+    return sorted(summaries, key=lambda s: s.name)
+
+
+def delete_study(storage_url: str, study_name: str) -> None:
+    """Delete the Optuna study and every tuner record of it."""
+    engine = open_storage(storage_url)
+    load_optuna_study(storage_url, study_name)
+    optuna.delete_study(study_name=study_name, storage=optuna_storage(storage_url))
+    delete_study_records(engine, study_name)
+
+
+def cleanup_study(storage_url: str, study_name: str, *, grace_period: int = 60) -> list[int]:
+    """Fail the trials left RUNNING by dead workers (no heartbeat for `grace_period` s); return their numbers.
+
+    Each failed trial is queued again with the same parameters, as a live worker would have done. Workers
+    still `running` in `tuner_workers` but not seen for `grace_period` s are marked `failed`.
+    """
+    from tuner.study.worker import _fail_unbeaten_trials  # the worker imports this module
+
+    engine = open_storage(storage_url)
+    load_optuna_study(storage_url, study_name)
+    storage = optuna_storage(storage_url, heartbeat_interval=max(1, grace_period // 2), grace_period=grace_period)
+    study = optuna.load_study(study_name=study_name, storage=storage)
+    before = {t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))}
+    with study_lock(engine, study_name):  # a worker claiming at the same moment sees either all or none
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
+        _fail_unbeaten_trials(study, engine, study_name, grace_period)
+    after = {t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))}
+    fail_stale_workers(engine, study_name, grace_period=grace_period,
+                       message=f"not seen for {grace_period} s: marked failed by 'tuner study cleanup'")
+    return sorted(before - after)
+
+
+def load_study_spec(engine, study_name: str) -> StudySpec:  # noqa: ANN001 - an Engine
+    """The validated spec stored with the study; a missing study names the ones that exist."""
+    record = get_study(engine, study_name)
+    if record is None:
+        names = sorted(r.name for r in list_study_records(engine))
+        known = ", ".join(names) if names else "none"
+        raise StudyNotFoundError(f"no study named '{study_name}' (studies: {known})")
+    return spec_from_dict(record.spec)
+
+
+def require_study(storage_url: str, study_name: str) -> StudySpec:
+    """The stored spec of a study that must exist; a missing one names the studies that do."""
+    return load_study_spec(open_storage(storage_url), study_name)

@@ -1,0 +1,136 @@
+"""The objective: one trial = one training run built from the trial's parameters.
+
+The training seed is derived from (study seed, trial number), so any trial can be replayed alone. Every
+epoch's validation metric is reported for pruning; the whole learning curve is written to the project's
+`tuner_curves` table when the trial ends, however it ends. A run that diverges is labelled (user
+attributes `diverged` and `reason`) and ends PRUNED, so the sampler learns the region is bad and analysis
+can count it.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+
+import numpy as np
+import optuna
+
+from tuner.errors import TrialTimeoutError, TunerError
+from tuner.nn.data import Dataset
+from tuner.nn.mlp import MLP
+from tuner.nn.train import EpochRecord, train
+from tuner.optim import make as make_optimizer
+from tuner.study.space import TrialConfig, suggest, trial_seed
+from tuner.study.spec import StudySpec
+
+
+class WorkerStopping(TunerError):
+    """The worker was asked to stop (SIGTERM or Ctrl-C) while a trial was running."""
+
+
+def layer_sizes(spec: StudySpec, data: Dataset) -> list[int]:
+    """Input size from the data, the spec's hidden sizes, output size from the data."""
+    return [data.n_features, *spec.model.hidden, data.n_outputs]
+
+
+def metric_of(spec: StudySpec, record: EpochRecord) -> float:
+    """The value the study optimises, read off one epoch's record."""
+    if spec.study.objective == "val_accuracy":
+        return float(record.val_accuracy) if record.val_accuracy is not None else math.nan
+    return float(record.val_loss)
+
+
+def build_model(spec: StudySpec, data: Dataset, config: TrialConfig, rng: np.random.Generator) -> MLP:
+    """The network a trial trains, initialised from the trial's scheme and per-layer scales."""
+    return MLP(
+        layer_sizes(spec, data),
+        spec.model.activation,
+        loss="cross_entropy" if data.task == "classification" else "mse",
+        init=config.init,
+        init_scale=list(config.init_scales),
+        bias=spec.model.bias,
+        bias_value=spec.model.bias_value,
+        class_frequencies=data.class_frequencies if data.task == "classification" else None,
+        dtype=np.dtype(spec.train.dtype),
+        rng=rng,
+    )
+
+
+def total_steps(spec: StudySpec, data: Dataset) -> int:
+    """Iterations of a full run: epochs x minibatches per epoch."""
+    return spec.train.epochs * math.ceil(len(data.x_train) / spec.train.batch_size)
+
+
+def build_optimizer(spec: StudySpec, data: Dataset, config: TrialConfig):  # noqa: ANN201 - an Optimizer
+    """The trial's optimizer; τ is `tau_fraction` of the run's iterations (eq. 8.14)."""
+    hparams = dict(config.hparams)
+    tau_fraction = hparams.pop("tau_fraction", 1.0)
+    tau = max(1, round(tau_fraction * total_steps(spec, data)))
+    return make_optimizer(config.optimizer, tau=tau, clip_norm=spec.train.clip_norm, **hparams)
+
+
+CurveWriter = Callable[[int, int | None, list[dict]], None]
+
+
+def make_objective(
+    spec: StudySpec,
+    data: Dataset,
+    *,
+    write_curve: CurveWriter | None = None,
+    stop: threading.Event | None = None,
+) -> Callable[[optuna.trial.BaseTrial], float]:
+    """Return `objective(trial) -> value` for `spec` trained on `data`.
+
+    `write_curve(trial_number, trial_id, rows)` stores the per-epoch curve (the worker passes the storage's
+    writer); `stop` is set by the worker's signal handler and ends the running trial at the next epoch.
+    """
+    sizes = layer_sizes(spec, data)
+    n_layers = len(sizes) - 1
+    budget = spec.study.time_budget
+
+    def objective(trial: optuna.trial.BaseTrial) -> float:
+        config = suggest(trial, spec, n_layers)
+        seed = trial_seed(spec.study.seed, trial.number)
+        # One attribute holds the whole record: each set_user_attr is a database write.
+        trial.set_user_attr("config", {**config.params, "seed": seed})
+        rng = np.random.default_rng(seed)
+        model = build_model(spec, data, config, rng)
+        optimizer = build_optimizer(spec, data, config)
+        records: list[EpochRecord] = []
+        started = time.monotonic()
+
+        def on_epoch(record: EpochRecord) -> None:
+            records.append(record)
+            value = metric_of(spec, record)
+            if math.isfinite(value):
+                trial.report(value, record.epoch)
+                if trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned at epoch {record.epoch} with {value:.6g}")
+            if stop is not None and stop.is_set():
+                raise WorkerStopping(f"worker stopped during epoch {record.epoch}")
+            elapsed = time.monotonic() - started
+            if budget is not None and elapsed > budget and record.epoch < spec.train.epochs:
+                raise TrialTimeoutError(
+                    f"time budget of {budget:g} s exceeded after {record.epoch} epochs ({elapsed:.1f} s)"
+                )
+
+        try:
+            result = train(model, optimizer, data, spec.train.epochs, spec.train.batch_size, rng, on_epoch)
+        finally:
+            if write_curve is not None and records:
+                write_curve(trial.number, getattr(trial, "_trial_id", None), [asdict(r) for r in records])
+
+        if result.diverged:  # absent means False: one write fewer for every healthy trial
+            trial.set_user_attr("diverged", True)
+            trial.set_user_attr("reason", f"diverged: {result.reason}")
+            raise optuna.TrialPruned(f"diverged: {result.reason}")
+        values = [metric_of(spec, r) for r in result.history]
+        finite = [v for v in values if math.isfinite(v)]
+        if not finite:
+            raise optuna.TrialPruned("no finite validation metric")
+        return max(finite) if spec.study.objective == "val_accuracy" else min(finite)
+
+    return objective

@@ -1,0 +1,212 @@
+"""The search space: a validated spec -> Optuna suggestions -> one trial's configuration.
+
+Optuna parameter names: `optimizer`, `eps0`, `alpha`, `rho`, `rho1`, `rho2`, `delta`, `eps_tau_ratio`,
+`tau_fraction`, `init`, and `init_scale` (one multiplier for every layer) or `init_scale_0` ..
+`init_scale_{L-1}` (one per dense layer, input side first). A fixed value is never suggested, only
+recorded; `alpha`, `rho`, `rho1`, `rho2` and `delta` are suggested only when the trial's optimizer takes
+them, which makes the space conditional: TPE runs with `multivariate=True, group=True` so that each
+optimizer's sub-space is modelled on its own.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+
+from tuner.errors import SpecError
+from tuner.study.spec import (
+    HYPERPARAMETERS,
+    OPTIONAL_HPARAMS,
+    Auto,
+    Choice,
+    Fixed,
+    Param,
+    PerLayer,
+    Range,
+    StudySpec,
+)
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    """What one trial trains with.
+
+    `hparams` holds `eps0`, `eps_tau` (= eps_tau_ratio x eps0, eq. 8.14), the optimizer's own
+    hyperparameters that the spec sets, and `tau_fraction`: pop `tau_fraction`, turn it into
+    `tau = tau_fraction x total iterations`, and pass the rest to `tuner.optim.make`.
+    `init_scales` has one multiplier per dense layer. `params` is the flat record of every value, suggested
+    or fixed, under the Optuna parameter names (plus `eps_tau`).
+    """
+
+    optimizer: str
+    hparams: dict[str, float]
+    init: str
+    init_scales: tuple[float, ...]
+    params: dict[str, Any]
+
+
+def _suggest(trial: optuna.trial.BaseTrial, name: str, param: Param, label: str) -> Any:
+    if isinstance(param, Fixed):
+        return param.value
+    if isinstance(param, Choice):
+        return trial.suggest_categorical(name, list(param.values))
+    if isinstance(param, Range) and param.is_int:
+        return trial.suggest_int(name, param.low, param.high, step=param.step, log=param.log)
+    if isinstance(param, Range):
+        return trial.suggest_float(name, param.low, param.high, step=param.step, log=param.log)
+    key = name if not name.startswith("init_scale") else "init_scale"
+    if isinstance(param, Auto):
+        raise SpecError(f"{label}: search.{key}: 'auto' must be resolved (resolve_auto) before trials are suggested")
+    raise SpecError(f"{label}: search.{key}: cannot suggest {param!r}")
+
+
+def suggest(trial: optuna.trial.BaseTrial, spec: StudySpec, n_layers: int) -> TrialConfig:
+    """Ask `trial` (any Optuna trial, `FixedTrial` included) for the values the spec leaves open."""
+    search, label = spec.search, spec.label
+    params: dict[str, Any] = {}
+
+    def value(name: str, param: Param) -> Any:
+        params[name] = _suggest(trial, name, param, label)
+        return params[name]
+
+    optimizer = value("optimizer", search.optimizer)
+    eps0 = float(value("eps0", search.eps0))
+    hparams = {"eps0": eps0}
+    for name in OPTIONAL_HPARAMS:
+        param = getattr(search, name)
+        if param is not None and name in HYPERPARAMETERS[optimizer]:
+            hparams[name] = float(value(name, param))
+    ratio = float(value("eps_tau_ratio", search.eps_tau_ratio))
+    hparams["eps_tau"] = params["eps_tau"] = ratio * eps0
+    hparams["tau_fraction"] = float(value("tau_fraction", search.tau_fraction))
+    init = value("init", search.init)
+    return TrialConfig(optimizer, hparams, init, _init_scales(spec, n_layers, value), params)
+
+
+def _init_scales(spec: StudySpec, n_layers: int, value: Callable[[str, Param], Any]) -> tuple[float, ...]:
+    scale = spec.search.init_scale
+    if isinstance(scale, PerLayer):
+        if len(scale.values) != n_layers:
+            raise SpecError(
+                f"{spec.label}: search.init_scale: expected {n_layers} entries (one per dense layer), "
+                f"got {len(scale.values)}"
+            )
+        return tuple(float(value(f"init_scale_{i}", p)) for i, p in enumerate(scale.values))
+    if isinstance(scale, Fixed) or spec.search.init_scale_shared:
+        return (float(value("init_scale", scale)),) * n_layers
+    return tuple(float(value(f"init_scale_{i}", scale)) for i in range(n_layers))
+
+
+def resolve_auto(
+    spec: StudySpec,
+    *,
+    init_scale_guess: list[float] | None = None,
+    eps0_range: tuple[float, float] | None = None,
+    spread: float = 4.0,
+) -> StudySpec:
+    """Replace `"auto"` with log ranges centred on the probes' results; other values are left alone.
+
+    init_scale: per layer `guess/spread .. guess*spread` (with `init_scale_shared`, one range centred on
+    the geometric mean of the guesses). eps0: `eps0_range`, searched on a log scale.
+    """
+    label, search = spec.label, spec.search
+    if not (math.isfinite(spread) and spread > 1):
+        raise SpecError(f"{label}: spread must be > 1, got {spread!r}")
+    update: dict[str, Param] = {}
+    if isinstance(search.eps0, Auto):
+        if eps0_range is None:
+            raise SpecError(f"{label}: search.eps0: 'auto' needs the learning-rate probe's range, got none")
+        low, high = (float(v) for v in eps0_range)
+        if not (0 < low < high and math.isfinite(high)):
+            raise SpecError(f"{label}: search.eps0: the probe's range must have 0 < low < high, got {eps0_range!r}")
+        update["eps0"] = Range(low, high, log=True)
+    if isinstance(search.init_scale, Auto):
+        n_layers = spec.model.n_layers
+        if init_scale_guess is None:
+            raise SpecError(f"{label}: search.init_scale: 'auto' needs the init-scale guess, got none")
+        guess = [float(g) for g in init_scale_guess]
+        if len(guess) != n_layers:
+            raise SpecError(
+                f"{label}: search.init_scale: the guess needs {n_layers} values (one per dense layer), got {len(guess)}"
+            )
+        if not all(math.isfinite(g) and g > 0 for g in guess):
+            raise SpecError(f"{label}: search.init_scale: the guess must be finite and > 0, got {guess!r}")
+        if search.init_scale_shared:
+            centre = math.exp(sum(math.log(g) for g in guess) / len(guess))
+            update["init_scale"] = Range(centre / spread, centre * spread, log=True)
+        else:
+            update["init_scale"] = PerLayer(tuple(Range(g / spread, g * spread, log=True) for g in guess))
+    if not update:
+        return spec
+    return spec.model_copy(update={"search": search.model_copy(update=update)})
+
+
+def has_auto(spec: StudySpec) -> bool:
+    """Whether the spec still holds an `"auto"` value (the probes must run before trials)."""
+    return isinstance(spec.search.eps0, Auto) or isinstance(spec.search.init_scale, Auto)
+
+
+def direction(spec: StudySpec) -> str:
+    """`maximize` for validation accuracy, `minimize` for validation loss."""
+    return "maximize" if spec.study.objective == "val_accuracy" else "minimize"
+
+
+def make_sampler(spec: StudySpec, *, seed: int | None = None) -> optuna.samplers.BaseSampler:
+    """The spec's sampler, seeded with `seed` (default: the study's seed).
+
+    tpe: multivariate and grouped (the space is conditional on the optimizer), with the constant liar so
+    parallel workers spread out. qmc: scrambled Sobol; categorical parameters fall back to random sampling.
+    """
+    seed = spec.study.seed if seed is None else seed
+    startup = spec.study.n_startup_trials
+    if spec.study.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    # `group` and QMCSampler are marked experimental; the choice is the spec's, so the warning says nothing
+    # the user can act on.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if spec.study.sampler == "qmc":
+            return optuna.samplers.QMCSampler(
+                scramble=True,
+                seed=seed,
+                independent_sampler=optuna.samplers.RandomSampler(seed=seed),
+                warn_independent_sampling=False,
+            )
+        return optuna.samplers.TPESampler(
+            seed=seed,
+            multivariate=True,
+            group=True,
+            constant_liar=True,
+            n_startup_trials=10 if startup is None else startup,
+        )
+
+
+def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
+    """The spec's pruner; one step is one epoch.
+
+    median: no pruning in the first `n_startup_trials` trials (default 5) nor before epoch
+    `n_warmup_epochs` (default a tenth of the run). hyperband: resources from 1 epoch to the run's length.
+    successive_halving: Optuna's automatic minimum resource.
+    """
+    study, epochs = spec.study, spec.train.epochs
+    if study.pruner == "none":
+        return optuna.pruners.NopPruner()
+    if study.pruner == "successive_halving":
+        return optuna.pruners.SuccessiveHalvingPruner()
+    if study.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=epochs)
+    return optuna.pruners.MedianPruner(
+        n_startup_trials=5 if study.n_startup_trials is None else study.n_startup_trials,
+        n_warmup_steps=epochs // 10 if study.n_warmup_epochs is None else study.n_warmup_epochs,
+    )
+
+
+def trial_seed(study_seed: int, trial_number: int) -> int:
+    """The training seed of a trial, from (study seed, trial number): any trial can be replayed alone."""
+    return int(np.random.SeedSequence([study_seed, trial_number]).generate_state(1)[0])
