@@ -30,3 +30,20 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2) -> None:
             return
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout} s")
+
+
+def wait_until_training(url: str, study_name: str, timeout: float = 60.0) -> None:
+    """Wait until a RUNNING trial has reported an epoch: all its parameters are suggested and stored.
+
+    Killing a worker before that would catch it half-way through suggesting, and a retried trial would
+    rightly sample the parameters the killed one never had.
+    """
+    import optuna
+    from optuna.trial import TrialState
+
+    def training() -> bool:
+        study = optuna.load_study(study_name=study_name, storage=url)
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        return any(t.intermediate_values for t in running)
+
+    wait_for(training, timeout=timeout)

@@ -14,7 +14,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tests.integration.conftest import start_worker, tuner_cmd, wait_for
+from tests.integration.conftest import start_worker, tuner_cmd, wait_for, wait_until_training
 from tuner.storage import list_workers, load_curves, make_engine, trial_state_counts
 
 pytestmark = pytest.mark.slow
@@ -186,7 +186,7 @@ def test_cleanup_fails_a_killed_workers_trial_requeues_it_and_marks_the_worker_f
     create(storage_url, write_spec(tmp_path, "dead", n_trials=2, epochs=100000))
     engine = make_engine(storage_url)
     victim = start_worker(storage_url, "dead", "--quiet", "--heartbeat-interval", "1")
-    wait_for(lambda: trial_state_counts(engine, "dead").get("RUNNING", 0) == 1)
+    wait_until_training(storage_url, "dead")
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
     (running,) = [t for t in trials(storage_url, "dead") if t.state == TrialState.RUNNING]

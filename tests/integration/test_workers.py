@@ -9,7 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tests.integration.conftest import start_worker, tuner_cmd, wait_for
+from tests.integration.conftest import start_worker, tuner_cmd, wait_for, wait_until_training
 from tuner.storage import make_engine, trial_state_counts
 
 pytestmark = pytest.mark.slow
@@ -49,9 +49,8 @@ def test_three_workers_complete_exactly_the_study_total(pg_url, write_spec):
 def test_a_killed_workers_trial_is_failed_retried_and_the_total_still_holds(pg_url, write_spec):
     spec = write_spec("killed", n_trials=4, epochs=400)
     create(pg_url, spec)
-    engine = make_engine(pg_url)
     victim = start_worker(pg_url, "killed", "--quiet", "--heartbeat-interval", "1", "--grace-period", "3")
-    wait_for(lambda: trial_state_counts(engine, "killed").get("RUNNING", 0) == 1)
+    wait_until_training(pg_url, "killed")
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
     running = [t for t in trials(pg_url, "killed") if t.state == TrialState.RUNNING]
