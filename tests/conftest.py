@@ -10,6 +10,7 @@ and TUNER_TEST_MYSQL (default mysql+pymysql://root@127.0.0.1:3306/test).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -83,29 +84,34 @@ def _database_url(server: str, name: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
-@pytest.fixture
-def pg_url(pg_server_url: str) -> Iterator[str]:
-    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+@contextlib.contextmanager
+def _scratch_database(server_url: str, create: str, drop: str, *, before_drop: str | None = None) -> Iterator[str]:
+    """Create a database named `tuner_test_<random>` on the server, yield its URL, and drop it afterwards."""
     name = f"tuner_test_{secrets.token_hex(6)}"
-    admin = _admin_engine(pg_server_url)
+    admin = _admin_engine(server_url)
     with admin.connect() as connection:
-        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    url = _database_url(pg_server_url, name)
+        connection.execute(sqlalchemy.text(create.format(name=name)))
+    url = _database_url(server_url, name)
     try:
         yield url
     finally:
         dispose_engines(url)
         with admin.connect() as connection:
-            # Worker processes a test started may still be connected; they must not keep the database alive.
-            connection.execute(
-                sqlalchemy.text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = :name AND pid <> pg_backend_pid()"
-                ),
-                {"name": name},
-            )
-            connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}"'))
+            if before_drop is not None:
+                connection.execute(sqlalchemy.text(before_drop), {"name": name})
+            connection.execute(sqlalchemy.text(drop.format(name=name)))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_url(pg_server_url: str) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    # Worker processes a test started may still be connected; they must not keep the database alive.
+    terminate = ("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                 "WHERE datname = :name AND pid <> pg_backend_pid()")
+    with _scratch_database(pg_server_url, 'CREATE DATABASE "{name}"', 'DROP DATABASE IF EXISTS "{name}"',
+                           before_drop=terminate) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
@@ -123,18 +129,9 @@ def mysql_server_url() -> Iterator[str]:
 @pytest.fixture
 def mysql_url(mysql_server_url: str) -> Iterator[str]:
     """A fresh, empty MySQL/MariaDB database for one test, dropped afterwards."""
-    name = f"tuner_test_{secrets.token_hex(6)}"
-    admin = _admin_engine(mysql_server_url)
-    with admin.connect() as connection:
-        connection.execute(sqlalchemy.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4"))
-    url = _database_url(mysql_server_url, name)
-    try:
+    with _scratch_database(mysql_server_url, "CREATE DATABASE `{name}` CHARACTER SET utf8mb4",
+                           "DROP DATABASE IF EXISTS `{name}`") as url:
         yield url
-    finally:
-        dispose_engines(url)
-        with admin.connect() as connection:
-            connection.execute(sqlalchemy.text(f"DROP DATABASE IF EXISTS `{name}`"))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

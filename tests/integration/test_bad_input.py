@@ -4,6 +4,7 @@ nothing stored changed."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -12,8 +13,10 @@ import numpy as np
 import pytest
 import sqlalchemy
 from sqlalchemy.pool import NullPool
+from typer.testing import CliRunner
 
 from tests.integration.conftest import tuner_cmd
+from tuner.cli import app
 from tuner.storage import VERSION_TABLE, head_revision
 
 pytestmark = pytest.mark.slow
@@ -60,14 +63,23 @@ def snapshot(url: str) -> dict[str, int]:
         engine.dispose()
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> str:
-    """A SQLite file holding one study, 'existing', with one finished trial."""
-    url = f"sqlite:///{tmp_path / 'tuner.db'}"
-    spec = tmp_path / "existing.toml"
+@pytest.fixture(scope="module")
+def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file holding one study, 'existing', with one finished trial; made once per module."""
+    path = tmp_path_factory.mktemp("template") / "tuner.db"
+    spec = path.with_name("existing.toml")
     spec.write_text(BASE.format(name="existing", source="synthetic_classification", target=""))
-    subprocess.run(tuner_cmd("run", str(spec), "--storage", url, "--quiet", "--n-trials", "1"), check=True)
-    return url
+    subprocess.run(tuner_cmd("run", str(spec), "--storage", f"sqlite:///{path}", "--quiet", "--n-trials", "1"),
+                   check=True)
+    return path
+
+
+@pytest.fixture
+def db(template_db: Path, tmp_path: Path) -> str:
+    """A private copy of the template database for one test, which may change or break it."""
+    path = tmp_path / "tuner.db"
+    shutil.copyfile(template_db, path)
+    return f"sqlite:///{path}"
 
 
 def write(path: Path, text: str) -> Path:
@@ -79,10 +91,22 @@ def spec_for(tmp_path: Path, source: str, target: str = "", name: str = "bad") -
     return write(tmp_path / f"{name}.toml", BASE.format(name=name, source=source, target=target))
 
 
-def create_fails(db: str, spec: Path, message: str, code: int) -> None:
+def cli_in_process(*args: str) -> subprocess.CompletedProcess:
+    """The same root command as `cli`, run in this process: the same output and exit code, without the
+    ~2 s start-up of a new interpreter (most bad-input cases check parsing, not the process boundary)."""
+    result = CliRunner().invoke(app, list(args), prog_name="tuner", env={"TUNER_STORAGE": None})
+    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
+
+
+def create_fails(db: str, spec: Path, message: str, code: int, *, in_process: bool = False) -> None:
     before = snapshot(db)
-    assert_error(cli("study", "create", str(spec), "--storage", db), message, code)
+    run = cli_in_process if in_process else cli
+    assert_error(run("study", "create", str(spec), "--storage", db), message, code)
     assert snapshot(db) == before
+
+
+# One case of each parametrized group goes through a real `tuner` process; the rest run in-process.
+REAL_PROCESS_CASES = {"malformed_toml", "truncated", "nan_feature"}
 
 
 # ---- spec files ------------------------------------------------------------------------------------
@@ -116,7 +140,7 @@ def test_a_bad_spec_is_refused_with_its_file_key_and_value(db, tmp_path, case):
     text, message = SPEC_CASES[case]
     spec = tmp_path / f"{case}.toml"
     spec.write_bytes(text if isinstance(text, bytes) else text.encode())
-    create_fails(db, spec, f"{spec}: {message}", 2)
+    create_fails(db, spec, f"{spec}: {message}", 2, in_process=case not in REAL_PROCESS_CASES)
 
 
 def test_a_missing_spec_file_is_named(db, tmp_path):
@@ -220,7 +244,8 @@ def test_a_bad_npz_is_refused_at_creation_and_nothing_is_stored(db, tmp_path, ca
     make, message = NPZ_CASES[case]
     data = tmp_path / f"{case}.npz"
     make(data)
-    create_fails(db, spec_for(tmp_path, str(data)), f"{data}: {message}", 1)
+    create_fails(db, spec_for(tmp_path, str(data)), f"{data}: {message}", 1,
+                 in_process=case not in REAL_PROCESS_CASES)
 
 
 CSV_CASES = {
@@ -237,7 +262,8 @@ CSV_CASES = {
 def test_a_bad_csv_is_refused_at_creation_and_nothing_is_stored(db, tmp_path, case):
     text, target, message = CSV_CASES[case]
     data = write(tmp_path / f"{case}.csv", text)
-    create_fails(db, spec_for(tmp_path, str(data), f'target = "{target}"'), f"{data}: {message}", 1)
+    create_fails(db, spec_for(tmp_path, str(data), f'target = "{target}"'), f"{data}: {message}", 1,
+                 in_process=case not in REAL_PROCESS_CASES)
 
 
 def test_a_data_file_deleted_after_creation_stops_the_worker_before_any_trial(db, tmp_path):

@@ -9,7 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tests.integration.conftest import start_worker, tuner_cmd, wait_for, wait_until_training
+from tests.integration.conftest import start_worker, tuner_cmd, wait_until_training
 from tuner.storage import make_engine, trial_state_counts
 
 pytestmark = pytest.mark.slow
@@ -76,7 +76,7 @@ def test_sigterm_fails_the_running_trial_requeues_it_and_exits_zero(sqlite_url, 
     create(sqlite_url, spec)
     engine = make_engine(sqlite_url)
     worker = start_worker(sqlite_url, "term", "--quiet")
-    wait_for(lambda: trial_state_counts(engine, "term").get("RUNNING", 0) == 1)
+    wait_until_training(sqlite_url, "term")
     worker.send_signal(signal.SIGTERM)
     out, err = worker.communicate(timeout=15)
     assert worker.returncode == 0, err

@@ -12,7 +12,8 @@ from tuner.errors import SpecError
 from tuner.nn.data import load_dataset
 from tuner.probe.study import resolve_spec_autos, warm_start_params
 from tuner.study.space import has_auto, suggest
-from tuner.study.spec import PerLayer, Range, parse_spec
+from tuner.study.params import PerLayer, Range
+from tuner.study.spec import parse_spec
 
 SPEC = """
 [study]

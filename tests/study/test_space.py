@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 from tuner.errors import SpecError
 from tuner.study import TrialConfig, load_spec, parse_spec, suggest, trial_seed
 from tuner.study.space import direction, has_auto, make_pruner, make_sampler, resolve_auto
-from tuner.study.spec import HYPERPARAMETERS, OPTIONAL_HPARAMS, PerLayer, Range
+from tuner.optim import HYPERPARAMETERS
+from tuner.study.params import PerLayer, Range
+from tuner.study.spec import OPTIONAL_HPARAMS
 
 MINIMAL = '[data]\nsource = "digits"\n'
 FULL_SEARCH = """

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tuner.errors import SpecError
 from tuner.study import StudySpec, load_spec, parse_spec, spec_from_dict
-from tuner.study.spec import AUTO, Choice, Fixed, PerLayer, Range
+from tuner.study.params import AUTO, Choice, Fixed, PerLayer, Range
 
 STUDIES = sorted((Path(__file__).resolve().parents[2] / "studies").glob("*.toml"))
 MINIMAL = '[data]\nsource = "digits"\n'

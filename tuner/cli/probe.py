@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -117,9 +116,9 @@ def lr(
 
     Example: tuner probe lr studies/digits-mlp.toml --optimizer momentum --plot lr.png
     """
-    from tuner.probe.lr import lr_probe, plot
-    from tuner.probe.study import centre_scales, check_probe_data, guess_record, optimizer_hparams, probe_model
-    from tuner.study.spec import Auto
+    from tuner.probe.lr import plot
+    from tuner.probe.study import centre_scales, check_probe_data, guess_record, spec_lr_probe
+    from tuner.study.params import Auto
 
     spec, data = _load(spec_path)
     seed = spec.study.seed if seed is None else seed
@@ -130,17 +129,8 @@ def lr(
         scales = tuple(guess_record(spec, data, batch_size=batch_size, seed=seed)["multipliers"])
     else:
         scales = centre_scales(spec)
-    result = lr_probe(
-        lambda rng: probe_model(spec, data, scales, rng),
-        optimizer,
-        data,
-        hparams=optimizer_hparams(spec, optimizer),
-        eps_min=eps_min,
-        eps_max=eps_max,
-        steps=steps,
-        batch_size=batch_size,
-        rng=np.random.default_rng(seed),
-    )
+    result = spec_lr_probe(spec, data, optimizer, scales=scales, batch_size=batch_size, seed=seed, steps=steps,
+                           eps_min=eps_min, eps_max=eps_max)
     if plot_path is not None:
         plot(result, plot_path)
     if as_json:

@@ -11,8 +11,6 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from tuner.analysis import optimizer_summary, trials_frame
-from tuner.analysis.frames import study_direction
 from tuner.cli._common import JsonOption, QuietOption, StorageOption, fmt, safe, stderr, stdout, storage_url
 from tuner.errors import TunerError
 from tuner.storage import make_engine, trial_state_counts
@@ -76,6 +74,9 @@ def list_(storage: StorageOption = None, as_json: JsonOption = False) -> None:
 def study_overview(url: str, name: str) -> dict:
     """Best trial, counts by state and per-optimizer best: what `study show` prints."""
     study = load_optuna_study(url, name)
+    from tuner.analysis import optimizer_summary, trials_frame  # pandas: only for the commands that show
+    from tuner.analysis.frames import study_direction
+
     trials = trials_frame(url, name)
     maximize = study_direction(url, name).name == "MAXIMIZE"
     counts = trial_state_counts(make_engine(url), name)
@@ -142,6 +143,8 @@ def export(
     """
     if out.exists() and not force:
         raise TunerError(f"{out}: already exists (use --force to overwrite)")
+    from tuner.analysis import trials_frame
+
     frame = trials_frame(storage_url(storage), name)
     if fmt_ is ExportFormat.csv:
         frame.to_csv(out, index=False)

@@ -7,7 +7,35 @@ import numpy as np
 from tuner.optim._base import Optimizer
 
 
-class RMSProp(Optimizer):
+class RMSScaling:
+    """The part RMSProp and RMSProp+Nesterov share: the decaying average r and the scaled step."""
+
+    state: dict[str, np.ndarray]
+    rho: float
+    delta: float
+
+    def _allocate_rms(self, params: np.ndarray) -> None:
+        self.state["r"] = np.zeros_like(params)
+        self._step = np.empty_like(params)
+        self._rho = self._scalar(self.rho)
+        self._one_minus_rho = self._scalar(1.0 - self.rho)
+        self._delta = self._scalar(self.delta)
+
+    def _rms_step(self, grad: np.ndarray, lr: np.floating) -> np.ndarray:
+        """r ← ρ·r + (1 − ρ)·g⊙g; returns ε_k/√(δ + r) ⊙ g (a buffer reused by the next call)."""
+        r, step = self.state["r"], self._step
+        np.multiply(grad, self._one_minus_rho, out=step)
+        step *= grad
+        r *= self._rho
+        r += step
+        np.add(r, self._delta, out=step)
+        np.sqrt(step, out=step)
+        np.divide(grad, step, out=step)
+        step *= lr
+        return step
+
+
+class RMSProp(RMSScaling, Optimizer):
     r"""RMSProp: AdaGrad with an exponentially decaying average r of squared gradients (starts at 0).
 
         r ← ρ·r + (1 − ρ)·g⊙g
@@ -28,20 +56,7 @@ class RMSProp(Optimizer):
         super().__init__(eps0, rho=rho, delta=delta, **schedule)
 
     def _allocate(self, params: np.ndarray) -> None:
-        self.state["r"] = np.zeros_like(params)
-        self._step = np.empty_like(params)
-        self._rho = self._scalar(self.rho)
-        self._one_minus_rho = self._scalar(1.0 - self.rho)
-        self._delta = self._scalar(self.delta)
+        self._allocate_rms(params)
 
     def _update(self, params: np.ndarray, grad: np.ndarray, lr: np.floating) -> None:
-        r, step = self.state["r"], self._step
-        np.multiply(grad, self._one_minus_rho, out=step)
-        step *= grad
-        r *= self._rho
-        r += step
-        np.add(r, self._delta, out=step)
-        np.sqrt(step, out=step)
-        np.divide(grad, step, out=step)
-        step *= lr
-        params -= step
+        params -= self._rms_step(grad, lr)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from tuner.optim._base import LookAhead
+from tuner.optim.rmsprop import RMSScaling
 
 
-class RMSPropNesterov(LookAhead):
+class RMSPropNesterov(RMSScaling, LookAhead):
     r"""RMSProp whose step feeds a Nesterov velocity; the gradient is taken at the interim point θ̃.
 
         θ̃ ← θ + α·v
@@ -37,21 +38,9 @@ class RMSPropNesterov(LookAhead):
 
     def _allocate(self, params: np.ndarray) -> None:
         self._allocate_look_ahead(params)
-        self.state["r"] = np.zeros_like(params)
-        self._step = np.empty_like(params)
-        self._rho = self._scalar(self.rho)
-        self._one_minus_rho = self._scalar(1.0 - self.rho)
-        self._delta = self._scalar(self.delta)
+        self._allocate_rms(params)
 
     def _update(self, params: np.ndarray, grad: np.ndarray, lr: np.floating) -> None:
-        r, v, step = self.state["r"], self.state["v"], self._step
-        np.multiply(grad, self._one_minus_rho, out=step)
-        step *= grad
-        r *= self._rho
-        r += step
-        np.add(r, self._delta, out=step)
-        np.sqrt(step, out=step)
-        np.divide(grad, step, out=step)
-        step *= lr
-        np.subtract(self._alpha_v, step, out=v)  # α·v was computed for θ̃ and is reused here
+        # α·v was computed for θ̃ and is reused here
+        np.subtract(self._alpha_v, self._rms_step(grad, lr), out=self.state["v"])
         self._apply_velocity(params)

@@ -19,10 +19,12 @@ import numpy as np
 
 from tuner.errors import ProbeError, SpecError
 from tuner.probe.init_guess import init_scale_guess
-from tuner.probe.lr import lr_probe
+from tuner.probe.lr import LRProbeResult, lr_probe
 from tuner.study.objective import build_model, layer_sizes
 from tuner.study.space import TrialConfig, resolve_auto
-from tuner.study.spec import HYPERPARAMETERS, OPTIONAL_HPARAMS, Auto, Choice, Fixed, PerLayer, Range, StudySpec
+from tuner.optim import HYPERPARAMETERS
+from tuner.study.params import Auto, Choice, Fixed, PerLayer, Range
+from tuner.study.spec import OPTIONAL_HPARAMS, StudySpec
 
 SPREAD = 4.0  # init-scale search range: guess/SPREAD .. guess*SPREAD
 LR_STEPS = 100
@@ -113,6 +115,31 @@ def guess_record(spec: StudySpec, data, *, batch_size: int | None = None, seed: 
     return {"scheme": base_scheme(spec), "batch_size": batch_size, "seed": seed, **guess.to_dict()}
 
 
+def spec_lr_probe(
+    spec: StudySpec,
+    data,  # noqa: ANN001
+    optimizer: str,
+    *,
+    scales: tuple[float, ...],
+    batch_size: int,
+    seed: int,
+    steps: int = LR_STEPS,
+    **bounds: float,
+) -> LRProbeResult:
+    """The range test of one `optimizer` on the spec's network at init `scales`, with the spec's fixed
+    hyperparameters; `bounds` may give eps_min and eps_max."""
+    return lr_probe(
+        lambda rng: probe_model(spec, data, scales, rng),
+        optimizer,
+        data,
+        hparams=optimizer_hparams(spec, optimizer),
+        steps=steps,
+        batch_size=batch_size,
+        rng=np.random.default_rng(seed),
+        **bounds,
+    )
+
+
 def lr_record(
     spec: StudySpec,
     data,  # noqa: ANN001
@@ -127,19 +154,11 @@ def lr_record(
     seed = spec.study.seed if seed is None else seed
     batch_size = spec.train.batch_size if batch_size is None else batch_size
     check_probe_data(data, batch_size)
-    results = {}
-    for optimizer in optimizers or spec.search.optimizers:
-        rng = np.random.default_rng(seed)
-        result = lr_probe(
-            lambda r: probe_model(spec, data, scales, r),
-            optimizer,
-            data,
-            hparams=optimizer_hparams(spec, optimizer),
-            steps=steps,
-            batch_size=batch_size,
-            rng=rng,
-        )
-        results[optimizer] = result.to_dict()
+    results = {
+        optimizer: spec_lr_probe(spec, data, optimizer, scales=scales, batch_size=batch_size, seed=seed,
+                                 steps=steps).to_dict()
+        for optimizer in optimizers or spec.search.optimizers
+    }
     low = min(r["range"][0] for r in results.values())
     high = max(r["range"][1] for r in results.values())
     return {"batch_size": batch_size, "seed": seed, "steps": steps, "scales": list(scales),

@@ -20,17 +20,9 @@ import numpy as np
 import optuna
 
 from tuner.errors import SpecError
-from tuner.study.spec import (
-    HYPERPARAMETERS,
-    OPTIONAL_HPARAMS,
-    Auto,
-    Choice,
-    Fixed,
-    Param,
-    PerLayer,
-    Range,
-    StudySpec,
-)
+from tuner.optim import HYPERPARAMETERS
+from tuner.study.params import Auto, Choice, Fixed, Param, PerLayer, Range
+from tuner.study.spec import OPTIONAL_HPARAMS, StudySpec
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,8 @@ from the database: a worker on another machine reports a missing file through th
 from __future__ import annotations
 
 import json
-import math
 import re
 import tomllib
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
@@ -39,232 +37,32 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from tuner.errors import SpecError
-from tuner.optim import HYPERPARAMETERS, OPTIMIZERS
+from tuner.nn.activations import ACTIVATIONS
+from tuner.nn.data import BUILTIN as DATA_SOURCES
+from tuner.nn.init import BIASES
+from tuner.optim import OPTIMIZERS
+from tuner.study.params import (
+    RULES,
+    Choice,
+    Fixed,
+    Param,
+    PerLayer,
+    Range,
+    dump_param,
+    fail,
+    known_names,
+    parse_param,
+)
 
-# tuner.nn.init, tuner.nn.activations and tuner.nn.data did not exist yet when this module was written: their
-# names are kept here, in one place, so that switching to `from tuner.nn.init import SCHEMES` (etc.) is a
-# one-line change each.
-SCHEMES = ("zeros", "small", "lecun", "he", "uniform_fan_in", "glorot_uniform", "orthogonal", "sparse")
-ACTIVATIONS = ("relu", "leaky_relu", "tanh", "sigmoid", "linear")
-DATA_SOURCES = ("digits", "mnist1d", "synthetic_classification", "synthetic_regression")
 DATA_SUFFIXES = (".npz", ".csv")
-
 SAMPLERS = ("tpe", "random", "qmc")
 PRUNERS = ("none", "median", "successive_halving", "hyperband")
 OBJECTIVES = ("val_accuracy", "val_loss")
-BIASES = ("zeros", "constant", "class_frequencies")
 DTYPES = ("float32", "float64")
 OPTIONAL_HPARAMS = ("alpha", "rho", "rho1", "rho2", "delta")  # each taken by some optimizers only
 SECTIONS = ("study", "data", "model", "train", "search")
-
-
-def _fail(message: str, at: str | None = None, suffix: str = "") -> PydanticCustomError:
-    """An error for pydantic to collect; `at` replaces its key, `suffix` extends it (`.low`, `[2]`)."""
-    return PydanticCustomError("spec", "{message}", {"message": message, "at": at, "suffix": suffix})
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _known(names: tuple[str, ...] | list[str]) -> str:
-    return ", ".join(names)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# [search] values
-
-
-@dataclass(frozen=True)
-class Fixed:
-    """A fixed value: recorded with the trial, never suggested."""
-
-    value: int | float | str
-
-
-@dataclass(frozen=True)
-class Choice:
-    """A categorical parameter (`suggest_categorical`)."""
-
-    values: tuple[int | float | str, ...]
-
-
-@dataclass(frozen=True)
-class Range:
-    """A numeric range (`suggest_float`, or `suggest_int` when low, high and step are all integers)."""
-
-    low: int | float
-    high: int | float
-    log: bool = False
-    step: int | float | None = None
-
-    @property
-    def is_int(self) -> bool:
-        return all(isinstance(v, int) for v in (self.low, self.high, self.step))
-
-
-@dataclass(frozen=True)
-class Auto:
-    """`"auto"`: to be replaced from the probes (`resolve_auto`) before trials are suggested."""
-
-
-@dataclass(frozen=True)
-class PerLayer:
-    """init_scale only: one fixed value or range per dense layer, input side first."""
-
-    values: tuple[Fixed | Range, ...]
-
-
-AUTO = Auto()
-Param = Fixed | Choice | Range | Auto | PerLayer
-
-
-@dataclass(frozen=True)
-class _Rule:
-    """What a [search] key accepts: names from `known`, or numbers in a domain (lo, hi, closed ends)."""
-
-    name: str
-    known: tuple[str, ...] | None = None
-    what: str = ""
-    lo: float | None = None
-    hi: float | None = None
-    lo_closed: bool = False
-    hi_closed: bool = False
-    auto: bool = False
-    per_layer: bool = False
-
-    def domain(self) -> str:
-        if self.hi is None:
-            return f"must be {'>=' if self.lo_closed else '>'} {self.lo:g}"
-        left, right = "[" if self.lo_closed else "(", "]" if self.hi_closed else ")"
-        return f"must be in {left}{self.lo:g}, {self.hi:g}{right}"
-
-    def inside(self, value: float) -> bool:
-        above = value >= self.lo if self.lo_closed else value > self.lo
-        below = self.hi is None or (value <= self.hi if self.hi_closed else value < self.hi)
-        return math.isfinite(value) and above and below
-
-
-_UNIT = dict(lo=0.0, hi=1.0, lo_closed=True)  # decay rates and momentum: [0, 1)
-_POSITIVE = dict(lo=0.0)
-RULES = {
-    "optimizer": _Rule("optimizer", known=OPTIMIZERS, what="optimizer"),
-    "init": _Rule("init", known=SCHEMES, what="init scheme"),
-    "eps0": _Rule("eps0", auto=True, **_POSITIVE),
-    "alpha": _Rule("alpha", **_UNIT),
-    "rho": _Rule("rho", **_UNIT),
-    "rho1": _Rule("rho1", **_UNIT),
-    "rho2": _Rule("rho2", **_UNIT),
-    "delta": _Rule("delta", **_POSITIVE),
-    "eps_tau_ratio": _Rule("eps_tau_ratio", lo=0.0, hi=1.0, hi_closed=True),
-    "tau_fraction": _Rule("tau_fraction", **_POSITIVE),
-    "init_scale": _Rule("init_scale", auto=True, per_layer=True, **_POSITIVE),
-}
-RANGE_KEYS = ("high", "log", "low", "step")
-
-
-def _check_name(rule: _Rule, value: object, suffix: str = "") -> str:
-    if not isinstance(value, str):
-        raise _fail(f"expected an {rule.what} name, got {value!r}", suffix=suffix)
-    if value not in rule.known:
-        raise _fail(f"unknown {rule.what} {value!r} (known: {_known(rule.known)})", suffix=suffix)
-    return value
-
-
-def _check_number(rule: _Rule, value: object, suffix: str = "") -> int | float:
-    if not _is_number(value):
-        raise _fail(f"expected a number, got {value!r}", suffix=suffix)
-    if not rule.inside(value):
-        raise _fail(f"{rule.domain()}, got {value!r}", suffix=suffix)
-    return value
-
-
-def _parse_range(rule: _Rule, table: dict, suffix: str = "") -> Range:
-    for key in table:
-        if key not in RANGE_KEYS:
-            raise _fail(f"unknown key (known: {_known(RANGE_KEYS)})", suffix=f"{suffix}.{key}")
-    for key in ("low", "high"):
-        if key not in table:
-            raise _fail("required key missing", suffix=f"{suffix}.{key}")
-        if not _is_number(table[key]):
-            raise _fail(f"expected a number, got {table[key]!r}", suffix=f"{suffix}.{key}")
-    low, high, log, step = table["low"], table["high"], table.get("log", False), table.get("step")
-    if not isinstance(log, bool):
-        raise _fail(f"expected true or false, got {log!r}", suffix=f"{suffix}.log")
-    if step is not None and (not _is_number(step) or step <= 0):
-        raise _fail(f"expected a number > 0, got {step!r}", suffix=f"{suffix}.step")
-    if not low < high:
-        raise _fail(f"low must be < high, got low={low!r}, high={high!r}", suffix=suffix)
-    if log and low <= 0:
-        raise _fail(f"a log range needs low > 0, got low={low!r}", suffix=suffix)
-    if log and step is not None:
-        raise _fail(f"step cannot be used with a log range, got step={step!r}", suffix=suffix)
-    for key, value in (("low", low), ("high", high)):
-        if not rule.inside(value):
-            raise _fail(f"{rule.domain()}, got {key}={value!r}", suffix=suffix)
-    return Range(low, high, log, step)
-
-
-def parse_param(raw: Any, rule: _Rule) -> Param | None:
-    """A [search] value as written in TOML (or as stored by `dump_param`) -> Fixed/Choice/Range/Auto/PerLayer."""
-    if raw is None:
-        return None
-    if isinstance(raw, Param):  # built in Python: checked like the text it stands for
-        raw = dump_param(raw)
-    if raw == "auto":
-        if not rule.auto:
-            raise _fail("'auto' is allowed only for eps0 and init_scale")
-        return AUTO
-    if rule.known is not None:
-        if isinstance(raw, list):
-            if not raw:
-                raise _fail(f"expected at least one {rule.what}, got []")
-            values = tuple(_check_name(rule, v) for v in raw)
-            if len(set(values)) < len(values):
-                raise _fail(f"a {rule.what} is listed twice in {raw!r}")
-            return Fixed(values[0]) if len(values) == 1 else Choice(values)
-        return Fixed(_check_name(rule, raw))
-    if isinstance(raw, dict):
-        return _parse_range(rule, raw)
-    if isinstance(raw, list) and rule.per_layer:
-        if not raw:
-            raise _fail("expected one value or range per layer, got []")
-        layers = []
-        for i, item in enumerate(raw):
-            if isinstance(item, dict):
-                layers.append(_parse_range(rule, item, f"[{i}]"))
-            else:
-                layers.append(Fixed(_check_number(rule, item, f"[{i}]")))
-        return PerLayer(tuple(layers))
-    if isinstance(raw, list):
-        if not raw:
-            raise _fail("expected at least one value, got []")
-        values = tuple(_check_number(rule, v) for v in raw)
-        if len(set(values)) < len(values):
-            raise _fail(f"a value is listed twice in {raw!r}")
-        return Fixed(values[0]) if len(values) == 1 else Choice(values)
-    if isinstance(raw, str):
-        raise _fail(f"expected a number, a list of numbers or a {{low, high}} table, got {raw!r}")
-    return Fixed(_check_number(rule, raw))
-
-
-def dump_param(param: Param | None) -> Any:
-    """The JSON/TOML form of a [search] value; `parse_param(dump_param(p)) == p`."""
-    if param is None or isinstance(param, Fixed):
-        return None if param is None else param.value
-    if isinstance(param, Auto):
-        return "auto"
-    if isinstance(param, Choice):
-        return list(param.values)
-    if isinstance(param, PerLayer):
-        return [dump_param(p) for p in param.values]
-    table = {"low": param.low, "high": param.high, "log": param.log}
-    if param.step is not None:
-        table["step"] = param.step
-    return table
 
 
 def _param(name: str) -> Any:
@@ -276,7 +74,7 @@ def _param(name: str) -> Any:
 def _one_of(names: tuple[str, ...], what: str) -> AfterValidator:
     def check(value: str) -> str:
         if value not in names:
-            raise _fail(f"unknown {what} {value!r} (known: {_known(names)})")
+            raise fail(f"unknown {what} {value!r} (known: {known_names(names)})")
         return value
 
     return AfterValidator(check)
@@ -325,20 +123,20 @@ class DataSection(_Section):
         if source in DATA_SOURCES:
             return source
         if Path(source).suffix.lower() not in DATA_SUFFIXES:
-            raise _fail(f"unknown source {source!r} (known: {_known(DATA_SOURCES)}, or a path to a .npz or .csv file)")
+            raise fail(f"unknown source {source!r} (known: {known_names(DATA_SOURCES)}, or a path to a .npz or .csv file)")
         context = info.context or {}
         path = Path(source).expanduser()
         if not path.is_absolute():
             path = Path(context.get("base_dir") or Path.cwd()) / path
         path = path.resolve()
         if context.get("check_files") and not path.is_file():
-            raise _fail(f"no such file {str(path)!r}")
+            raise fail(f"no such file {str(path)!r}")
         return str(path)
 
     @model_validator(mode="after")
     def _target_needs_csv(self) -> DataSection:
         if self.target is not None and not self.source.lower().endswith(".csv"):
-            raise _fail(f"used only with a .csv source, got source {self.source!r}", at="data.target")
+            raise fail(f"used only with a .csv source, got source {self.source!r}", at="data.target")
         return self
 
 
@@ -358,7 +156,7 @@ class ModelSection(_Section):
     @model_validator(mode="after")
     def _bias_value_needs_constant(self) -> ModelSection:
         if self.bias_value != 0.0 and self.bias != "constant":
-            raise _fail(
+            raise fail(
                 f"used only with bias = 'constant', got bias = {self.bias!r}, bias_value = {self.bias_value!r}",
                 at="model.bias_value",
             )
@@ -394,7 +192,7 @@ class SearchSection(_Section):
     @classmethod
     def _required(cls, value: Param | None) -> Param:
         if value is None:
-            raise _fail("must not be empty")
+            raise fail("must not be empty")
         return value
 
     @property
@@ -421,20 +219,20 @@ class StudySpec(BaseModel):
     def _consistent(self) -> StudySpec:
         regression = self.data.source == "synthetic_regression"
         if regression and self.study.objective == "val_accuracy":
-            raise _fail("'val_accuracy' needs a classification source, got data.source = "
+            raise fail("'val_accuracy' needs a classification source, got data.source = "
                         "'synthetic_regression' (use 'val_loss')", at="study.objective")
         if regression and self.model.bias == "class_frequencies":
-            raise _fail("'class_frequencies' needs a classification source, got data.source = "
+            raise fail("'class_frequencies' needs a classification source, got data.source = "
                         "'synthetic_regression'", at="model.bias")
         init_scale, n_layers = self.search.init_scale, self.model.n_layers
         if isinstance(init_scale, PerLayer) and len(init_scale.values) != n_layers:
-            raise _fail(
+            raise fail(
                 f"expected {n_layers} entries (one per dense layer: {len(self.model.hidden)} hidden + output), "
                 f"got {len(init_scale.values)}",
                 at="search.init_scale",
             )
         if isinstance(init_scale, PerLayer) and self.search.init_scale_shared:
-            raise _fail("true needs a single init_scale value or range, got a per-layer list",
+            raise fail("true needs a single init_scale value or range, got a per-layer list",
                         at="search.init_scale_shared")
         return self
 
@@ -481,7 +279,7 @@ def _message(error: dict) -> str:
         loc = error["loc"]
         model = SECTION_MODELS.get(loc[0]) if len(loc) == 2 else None
         known = sorted(model.model_fields) if model is not None else sorted(SECTIONS)
-        return f"unknown key (known: {_known(known)})"
+        return f"unknown key (known: {known_names(known)})"
     if kind == "missing":
         return "required section missing" if len(error["loc"]) == 1 else "required key missing"
     expected = {
@@ -529,7 +327,7 @@ def parse_spec(text: str, *, source: str = "<string>", base_dir: str | Path | No
         raise SpecError(f"{source}: invalid TOML{where}: {what}") from None
     for key in raw:
         if key not in SECTIONS:
-            raise SpecError(f"{source}: {key}: unknown key (known: {_known(sorted(SECTIONS))})")
+            raise SpecError(f"{source}: {key}: unknown key (known: {known_names(sorted(SECTIONS))})")
     base = Path(base_dir).resolve() if base_dir is not None else Path.cwd()
     path = Path(source_path).resolve() if source_path is not None else None
     study = raw.get("study", {})
