@@ -47,7 +47,7 @@ def test_three_workers_complete_exactly_the_study_total(pg_url, write_spec):
 
 @pytest.mark.postgres
 def test_a_killed_workers_trial_is_failed_retried_and_the_total_still_holds(pg_url, write_spec):
-    spec = write_spec("killed", n_trials=4, epochs=400)
+    spec = write_spec("killed", n_trials=4, epochs=150)
     create(pg_url, spec)
     victim = start_worker(pg_url, "killed", "--quiet", "--heartbeat-interval", "1", "--grace-period", "3")
     wait_until_training(pg_url, "killed")
