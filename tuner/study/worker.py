@@ -61,6 +61,7 @@ from tuner.study.space import make_pruner, make_sampler
 from tuner.study.spec import StudySpec
 
 FINISHED = ("COMPLETE", "PRUNED")
+UNBEATEN_REASON = "no heartbeat since it was claimed: its worker died or lost the database"
 DB_PATIENCE_S = 60.0  # how long a worker keeps retrying a lost database before it gives up
 _T = TypeVar("_T")
 
@@ -271,7 +272,7 @@ def _fail_unbeaten_trials(study: optuna.Study, engine, study_name: str, grace_pe
         frozen = storage.get_trial(trial_id)
         if frozen.datetime_start is None or frozen.datetime_start.replace(tzinfo=None) > cutoff:
             continue
-        storage.set_trial_user_attr(trial_id, "reason", "no heartbeat since it was claimed: its worker died")
+        storage.set_trial_user_attr(trial_id, "reason", UNBEATEN_REASON)
         if storage.set_trial_state_values(trial_id, TrialState.FAIL) and retry is not None:
             retry(study, storage.get_trial(trial_id))
 
