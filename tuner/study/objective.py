@@ -9,6 +9,7 @@ can count it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
@@ -81,21 +82,25 @@ def make_objective(
     *,
     write_curve: CurveWriter | None = None,
     stop: threading.Event | None = None,
+    guard: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
 ) -> Callable[[optuna.trial.BaseTrial], float]:
     """Return `objective(trial) -> value` for `spec` trained on `data`.
 
     `write_curve(trial_number, trial_id, rows)` stores the per-epoch curve (the worker passes the storage's
     writer); `stop` is set by the worker's signal handler and ends the running trial at the next epoch.
+    Every database write of the trial (suggestions, attributes, reports) runs inside `guard()`: the worker
+    passes a guard under which a signal only sets `stop`, so no write is cut in half.
     """
     sizes = layer_sizes(spec, data)
     n_layers = len(sizes) - 1
     budget = spec.study.time_budget
 
     def objective(trial: optuna.trial.BaseTrial) -> float:
-        config = suggest(trial, spec, n_layers)
         seed = trial_seed(spec.study.seed, trial.number)
-        # One attribute holds the whole record: each set_user_attr is a database write.
-        trial.set_user_attr("config", {**config.params, "seed": seed})
+        with guard():
+            config = suggest(trial, spec, n_layers)
+            # One attribute holds the whole record: each set_user_attr is a database write.
+            trial.set_user_attr("config", {**config.params, "seed": seed})
         rng = np.random.default_rng(seed)
         model = build_model(spec, data, config, rng)
         optimizer = build_optimizer(spec, data, config)
@@ -106,8 +111,10 @@ def make_objective(
             records.append(record)
             value = metric_of(spec, record)
             if math.isfinite(value):
-                trial.report(value, record.epoch)
-                if trial.should_prune():
+                with guard():
+                    trial.report(value, record.epoch)
+                    prune = trial.should_prune()
+                if prune:
                     raise optuna.TrialPruned(f"pruned at epoch {record.epoch} with {value:.6g}")
             if stop is not None and stop.is_set():
                 raise WorkerStopping(f"worker stopped during epoch {record.epoch}")
@@ -124,8 +131,9 @@ def make_objective(
                 write_curve(trial.number, getattr(trial, "_trial_id", None), [asdict(r) for r in records])
 
         if result.diverged:  # absent means False: one write fewer for every healthy trial
-            trial.set_user_attr("diverged", True)
-            trial.set_user_attr("reason", f"diverged: {result.reason}")
+            with guard():
+                trial.set_user_attr("diverged", True)
+                trial.set_user_attr("reason", f"diverged: {result.reason}")
             raise optuna.TrialPruned(f"diverged: {result.reason}")
         values = [metric_of(spec, r) for r in result.history]
         finite = [v for v in values if math.isfinite(v)]

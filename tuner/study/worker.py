@@ -167,8 +167,8 @@ def heartbeat(
 ) -> Iterator[None]:
     """Record the trial's heartbeat every `interval` seconds while the block runs; call `on_beat` after each.
 
-    A failed beat (the database restarting) is not fatal: the next one retries, and the grace period
-    covers the gap. The worker passes `on_beat` to refresh its own `last_seen` in `tuner_workers`.
+    The caller records the first beat (with its retries) before entering. A failed beat (the database
+    restarting) is not fatal: the next one retries, and the grace period covers the gap. The worker passes `on_beat` to refresh its own `last_seen` in `tuner_workers`.
     """
     done = threading.Event()
 
@@ -179,7 +179,6 @@ def heartbeat(
                 if on_beat is not None:
                     on_beat()
 
-    storage.record_heartbeat(trial_id)
     thread = threading.Thread(target=beat, name=f"heartbeat-{trial_id}", daemon=True)
     thread.start()
     try:
@@ -198,6 +197,7 @@ class _TrainingInterrupt:
 
     def __init__(self, stop: threading.Event) -> None:
         self.stop = stop
+        self.reason: str | None = None  # the signal's, once one came
         self._in_training = False
 
     @contextlib.contextmanager
@@ -220,6 +220,7 @@ class _TrainingInterrupt:
             self._in_training = was_training and not self.stop.is_set()
 
     def interrupt(self, reason: str) -> None:
+        self.reason = reason
         self.stop.set()
         if self._in_training:
             self._in_training = False
@@ -317,7 +318,10 @@ def _run_trial(
         except optuna.TrialPruned as err:
             state, reason = TrialState.PRUNED, str(err) or "pruned"
         except WorkerStopping as err:
-            state, reason, requeue = TrialState.FAIL, str(err), True
+            # a signal during a write only set `stop`; the trial then ended at its epoch's end
+            said = interrupt.reason
+            reason = str(err) if said is None or str(err).startswith(said) else f"{said} ({err})"
+            state, requeue = TrialState.FAIL, True
         except TrialTimeoutError as err:
             state, reason = TrialState.FAIL, f"timeout: {err}"
         except Exception as err:  # noqa: BLE001 - any error of a trial is recorded, the worker goes on
@@ -399,7 +403,7 @@ def run_worker(
     def seen() -> None:
         see_worker(engine, worker_id)
 
-    objective = make_objective(spec, data, write_curve=write_curve)
+    objective = make_objective(spec, data, write_curve=write_curve, stop=stop, guard=interrupt.writing)
     started = time.monotonic()
     last_seen = started
     failures_in_a_row = 0

@@ -1,0 +1,69 @@
+"""A stop signal during training ends the trial at once, but never cuts one of its database writes."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import optuna
+import pytest
+
+from tuner.study.objective import WorkerStopping, make_objective
+from tuner.study.spec import parse_spec
+from tuner.study.worker import _TrainingInterrupt, load_study_data
+
+SPEC = """
+[study]
+name = "interrupt"
+sampler = "random"
+pruner = "none"
+[data]
+source = "synthetic_classification"
+[model]
+hidden = [8]
+[train]
+epochs = 50
+batch_size = 64
+[search]
+optimizer = "sgd"
+eps0 = 0.01
+"""
+
+
+def test_a_signal_inside_a_write_only_sets_stop_and_the_trial_ends_after_that_epoch():
+    spec = parse_spec(SPEC)
+    stop = threading.Event()
+    interrupt = _TrainingInterrupt(stop)
+    writes = []
+
+    @contextlib.contextmanager
+    def guard_with_a_signal_in_the_third_write():
+        with interrupt.writing():
+            writes.append(stop.is_set())
+            if len(writes) == 3:  # the signal lands in the middle of a database write
+                interrupt.interrupt("worker stopped by SIGTERM")
+            yield
+
+    objective = make_objective(spec, load_study_data(spec), stop=stop, guard=guard_with_a_signal_in_the_third_write)
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    with pytest.raises(WorkerStopping, match="worker stopped during epoch 2"):
+        with interrupt.training():
+            objective(trial)
+    # write 1 = suggestions and config, writes 2 and 3 = the reports of epochs 1 and 2; the report of epoch 2
+    # went through although the signal came during it, and nothing was written after it
+    assert writes == [False, False, False]
+    assert sorted(study._storage.get_trial(trial._trial_id).intermediate_values) == [1, 2]
+    assert interrupt.reason == "worker stopped by SIGTERM"
+
+
+def test_a_signal_outside_any_write_stops_training_at_once():
+    stop = threading.Event()
+    interrupt = _TrainingInterrupt(stop)
+    with pytest.raises(WorkerStopping, match="SIGTERM"):
+        with interrupt.training():
+            interrupt.interrupt("SIGTERM")
+    assert stop.is_set()
+    with pytest.raises(WorkerStopping, match="before the trial started training"):
+        with interrupt.training():
+            pass
