@@ -13,10 +13,8 @@ import numpy as np
 import pytest
 import sqlalchemy
 from sqlalchemy.pool import NullPool
-from typer.testing import CliRunner
 
-from tests.integration.conftest import tuner_cmd
-from tuner.cli import app
+from tests.integration.conftest import tuner_cmd, tuner_in_process
 from tuner.storage import VERSION_TABLE, head_revision
 
 pytestmark = pytest.mark.slow
@@ -91,16 +89,9 @@ def spec_for(tmp_path: Path, source: str, target: str = "", name: str = "bad") -
     return write(tmp_path / f"{name}.toml", BASE.format(name=name, source=source, target=target))
 
 
-def cli_in_process(*args: str) -> subprocess.CompletedProcess:
-    """The same root command as `cli`, run in this process: the same output and exit code, without the
-    ~2 s start-up of a new interpreter (most bad-input cases check parsing, not the process boundary)."""
-    result = CliRunner().invoke(app, list(args), prog_name="tuner", env={"TUNER_STORAGE": None})
-    return subprocess.CompletedProcess(args, result.exit_code, result.stdout, result.stderr)
-
-
 def create_fails(db: str, spec: Path, message: str, code: int, *, in_process: bool = False) -> None:
     before = snapshot(db)
-    run = cli_in_process if in_process else cli
+    run = tuner_in_process if in_process else cli
     assert_error(run("study", "create", str(spec), "--storage", db), message, code)
     assert snapshot(db) == before
 

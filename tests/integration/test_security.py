@@ -15,11 +15,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy
 from sqlalchemy.pool import NullPool
-from typer.testing import CliRunner
 
 import tuner
-from tests.integration.conftest import tuner_cmd, wait_for
-from tuner.cli import app
+from tests.integration.conftest import tuner_cmd, tuner_in_process, wait_for
 
 PACKAGE = Path(tuner.__file__).resolve().parent
 SOURCES = sorted(PACKAGE.rglob("*.py"))
@@ -197,10 +195,10 @@ def test_a_database_password_appears_nowhere(pg_password_url, write_spec, tmp_pa
     def run_here(*args: str) -> int:
         """The root command in this process (no 2 s start-up); capfd also catches what bypasses sys.std*."""
         capfd.readouterr()
-        result = CliRunner().invoke(app, [*args, "--storage", url], prog_name="tuner", env={"TUNER_STORAGE": None})
+        result = tuner_in_process(*args, "--storage", url)
         captured = capfd.readouterr()
-        outputs.append(result.stdout + result.stderr + captured.out + captured.err + repr(result.exception))
-        return result.exit_code
+        outputs.append(result.stdout + result.stderr + captured.out + captured.err)
+        return result.returncode
 
     assert run("db", "upgrade").returncode == 0
     assert run("study", "create", str(spec)).returncode == 0

@@ -73,10 +73,10 @@ def list_(storage: StorageOption = None, as_json: JsonOption = False) -> None:
 
 def study_overview(url: str, name: str) -> dict:
     """Best trial, counts by state and per-optimizer best: what `study show` prints."""
-    study = load_optuna_study(url, name)
     from tuner.analysis import optimizer_summary, trials_frame  # pandas: only for the commands that show
     from tuner.analysis.frames import study_direction
 
+    study = load_optuna_study(url, name)
     trials = trials_frame(url, name)
     maximize = study_direction(url, name).name == "MAXIMIZE"
     counts = trial_state_counts(make_engine(url), name)

@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 
 from tuner.errors import ProbeError, SpecError
+from tuner.optim import HYPERPARAMETERS
 from tuner.probe.init_guess import init_scale_guess
 from tuner.probe.lr import LRProbeResult, lr_probe
 from tuner.study.objective import build_model, layer_sizes
-from tuner.study.space import TrialConfig, resolve_auto
-from tuner.optim import HYPERPARAMETERS
 from tuner.study.params import Auto, Choice, Fixed, PerLayer, Range
+from tuner.study.space import TrialConfig, resolve_auto
 from tuner.study.spec import OPTIONAL_HPARAMS, StudySpec
 
 SPREAD = 4.0  # init-scale search range: guess/SPREAD .. guess*SPREAD

@@ -168,7 +168,8 @@ def heartbeat(
     """Record the trial's heartbeat every `interval` seconds while the block runs; call `on_beat` after each.
 
     The caller records the first beat (with its retries) before entering. A failed beat (the database
-    restarting) is not fatal: the next one retries, and the grace period covers the gap. The worker passes `on_beat` to refresh its own `last_seen` in `tuner_workers`.
+    restarting) is not fatal: the next one retries, and the grace period covers the gap. The worker passes
+    `on_beat` to refresh its own `last_seen` in `tuner_workers`.
     """
     done = threading.Event()
 
