@@ -103,7 +103,11 @@ class Published:
 
 
 def stored_chart(study: optuna.Study, graph_object_id: str = CHART_ID) -> str | None:
-    """The JSON of the chart saved under `graph_object_id`, or None (read back the way it was split)."""
+    """The JSON of the chart saved under `graph_object_id`, or None (read back the way it was split).
+
+    optuna-dashboard saves a chart one chunk per system attribute, not in one transaction: read while a
+    refresh rewrites it, the text can join old and new chunks. `publish` then just writes it again.
+    """
     prefix = f"{SYSTEM_ATTR_PLOT_DATA}{graph_object_id}:"
     attrs = study._storage.get_study_system_attrs(study._study_id)
     chunks = {int(key.removeprefix(prefix)): value for key, value in attrs.items() if key.startswith(prefix)}
