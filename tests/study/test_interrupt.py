@@ -8,30 +8,14 @@ import threading
 import optuna
 import pytest
 
+from tests.conftest import TINY_SPEC
 from tuner.study.objective import WorkerStopping, make_objective
 from tuner.study.spec import parse_spec
 from tuner.study.worker import _TrainingInterrupt, load_study_data
 
-SPEC = """
-[study]
-name = "interrupt"
-sampler = "random"
-pruner = "none"
-[data]
-source = "synthetic_classification"
-[model]
-hidden = [8]
-[train]
-epochs = 50
-batch_size = 64
-[search]
-optimizer = "sgd"
-eps0 = 0.01
-"""
-
 
 def test_a_signal_inside_a_write_only_sets_stop_and_the_trial_ends_after_that_epoch():
-    spec = parse_spec(SPEC)
+    spec = parse_spec(TINY_SPEC.format(name="interrupt", n_trials=1, epochs=50))
     stop = threading.Event()
     interrupt = _TrainingInterrupt(stop)
     writes = []
@@ -45,7 +29,7 @@ def test_a_signal_inside_a_write_only_sets_stop_and_the_trial_ends_after_that_ep
             yield
 
     objective = make_objective(spec, load_study_data(spec), stop=stop, guard=guard_with_a_signal_in_the_third_write)
-    study = optuna.create_study(direction="maximize")
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
     trial = study.ask()
     with pytest.raises(WorkerStopping, match="worker stopped during epoch 2"):
         with interrupt.training():
