@@ -11,8 +11,8 @@ and counts the finished (COMPLETE + PRUNED) trials two ways:
 
 `--jobs J` gives each process cores/J BLAS threads, so a lone worker process also trains on every core;
 `--blas-threads 1` gives the lone process one BLAS thread too, which measures how trials per minute
-grow with processes alone. Runs of 1 and 2 processes alternate for `--rounds`
-rounds (a busy neighbour then hits both alike); the speed-ups are of the medians.
+grow with processes alone. Runs of 1 and 2 processes alternate for `--rounds` rounds (a busy neighbour
+then hits both alike); the speed-ups are of the medians.
 
     python bench/scaling.py --seconds 60 --rounds 3
     python bench/scaling.py --seconds 60 --rounds 3 --epochs 30
@@ -93,10 +93,10 @@ def postgres_cpu_seconds() -> float:
             if not proc.name.isdigit() or (proc / "comm").read_text().strip() != "postgres":
                 continue
             fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:  # the process exited while we looked
+            parent = Path(f"/proc/{fields[1]}/comm")
+            is_postmaster = not (parent.exists() and parent.read_text().strip() == "postgres")
+        except OSError:  # the process (or its parent) exited while we looked
             continue
-        parent_comm = Path(f"/proc/{fields[1]}/comm")
-        is_postmaster = not (parent_comm.exists() and parent_comm.read_text().strip() == "postgres")
         total += int(fields[11]) + int(fields[12])  # utime, stime
         if is_postmaster:
             total += int(fields[13]) + int(fields[14])  # cutime, cstime of reaped backends
