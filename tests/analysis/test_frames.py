@@ -8,7 +8,7 @@ import statistics
 import optuna
 import pytest
 
-from tuner.analysis import curves_frame, optimizer_summary, trials_frame
+from tuner.analysis import curves_frame, open_study, optimizer_summary, trials_frame
 from tuner.analysis.frames import (
     CURVE_COLUMNS,
     SUMMARY_COLUMNS,
@@ -28,7 +28,7 @@ def optuna_trials(url: str, name: str) -> dict[int, optuna.trial.FrozenTrial]:
 
 def test_trials_frame_has_one_row_per_trial_with_state_value_duration_and_every_parameter(storage_url, make_study):
     name = make_study(storage_url, n_trials=5, epochs=EPOCHS)
-    frame = trials_frame(storage_url, name)
+    frame = trials_frame(open_study(storage_url, name))
     trials = optuna_trials(storage_url, name)
 
     assert list(frame.columns[: len(TRIAL_COLUMNS)]) == TRIAL_COLUMNS
@@ -57,14 +57,14 @@ def test_trials_frame_has_one_row_per_trial_with_state_value_duration_and_every_
 
 def test_a_shared_init_scale_is_a_column_per_layer_too(sqlite_url, make_study):
     name = make_study(sqlite_url, "shared", n_trials=2, epochs=1, init_scale="1.5")
-    frame = trials_frame(sqlite_url, name)
+    frame = trials_frame(open_study(sqlite_url, name))
     assert init_scale_columns(frame) == ["init_scale_0", "init_scale_1", "init_scale_2"]
     assert (frame[["init_scale", "init_scale_0", "init_scale_1", "init_scale_2"]] == 1.5).all().all()
 
 
 def test_curves_frame_has_one_row_per_trial_and_epoch_matching_the_trial_values(storage_url, make_study):
     name = make_study(storage_url, n_trials=4, epochs=EPOCHS)
-    curves = curves_frame(storage_url, name)
+    curves = curves_frame(open_study(storage_url, name))
     trials = optuna_trials(storage_url, name)
 
     assert list(curves.columns) == CURVE_COLUMNS
@@ -81,7 +81,7 @@ def test_curves_frame_has_one_row_per_trial_and_epoch_matching_the_trial_values(
 
 def test_optimizer_summary_counts_and_best_per_optimizer(sqlite_url, make_study):
     name = make_study(sqlite_url, n_trials=6, epochs=2)
-    frame = trials_frame(sqlite_url, name)
+    frame = trials_frame(open_study(sqlite_url, name))
     summary = optimizer_summary(frame, maximize=True)
     trials = optuna_trials(sqlite_url, name)
 
@@ -101,9 +101,9 @@ def test_optimizer_summary_counts_and_best_per_optimizer(sqlite_url, make_study)
 
 def test_frames_of_a_study_without_trials_are_empty_with_their_columns(sqlite_url, make_study):
     name = make_study(sqlite_url, "empty", run=False)
-    assert trials_frame(sqlite_url, name).empty
-    assert list(curves_frame(sqlite_url, name).columns) == CURVE_COLUMNS
-    assert optimizer_summary(trials_frame(sqlite_url, name)).empty
+    assert trials_frame(open_study(sqlite_url, name)).empty
+    assert list(curves_frame(open_study(sqlite_url, name)).columns) == CURVE_COLUMNS
+    assert optimizer_summary(trials_frame(open_study(sqlite_url, name))).empty
 
 
 GUESS = {

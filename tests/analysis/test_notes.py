@@ -7,8 +7,9 @@ import json
 import optuna
 import optuna_dashboard
 
-from tuner.analysis.notes import Published, note_heading, publish, stored_chart
-from tuner.storage import make_engine, update_study
+from tuner.analysis.notes import CHART_ID, Published, note_heading, publish
+from tuner.storage import make_engine, open_study, update_study
+from tuner.storage.optuna_adapter import stored_chart
 
 
 def load(url: str, name: str) -> optuna.Study:
@@ -19,14 +20,14 @@ def chart(study: optuna.Study) -> dict:
     (saved,) = optuna_dashboard._custom_plot_data.get_plotly_graph_objects(
         study._storage.get_study_system_attrs(study._study_id)
     ).values()  # read back the way the dashboard reads it
-    assert saved == stored_chart(study)
+    assert saved == stored_chart(study, CHART_ID)
     return json.loads(saved)
 
 
 def test_publish_writes_the_spec_the_guess_and_the_curves_once(storage_url, make_study):
     name = make_study(storage_url, n_trials=4, epochs=3)
     update_study(make_engine(storage_url), name, init_guess={"multipliers": [0.9, 1.1, 1.0]})
-    assert publish(storage_url, name) == Published(note=True, chart=True)
+    assert publish(open_study(storage_url, name)) == Published(note=True, chart=True)
 
     study = load(storage_url, name)
     note = optuna_dashboard.get_note(study)
@@ -41,13 +42,13 @@ def test_publish_writes_the_spec_the_guess_and_the_curves_once(storage_url, make
     assert all(len(trace["x"]) == 3 for trace in figure["data"])
 
     attrs = study._storage.get_study_system_attrs(study._study_id)
-    assert publish(storage_url, name) == Published(note=False, chart=False)  # nothing changed: nothing written
+    assert publish(open_study(storage_url, name)) == Published(note=False, chart=False)  # nothing changed: nothing written
     assert study._storage.get_study_system_attrs(study._study_id) == attrs
 
 
 def test_a_study_without_a_guess_says_so_and_gets_no_chart_before_its_first_trial(sqlite_url, make_study):
     name = make_study(sqlite_url, "fresh", run=False)
-    assert publish(sqlite_url, name) == Published(note=True, chart=False)
+    assert publish(open_study(sqlite_url, name)) == Published(note=True, chart=False)
     study = load(sqlite_url, name)
     assert "No guess for this study" in optuna_dashboard.get_note(study)
     assert not any(k.startswith("dashboard:plot_data:") for k in study._storage.get_study_system_attrs(study._study_id))
@@ -56,5 +57,5 @@ def test_a_study_without_a_guess_says_so_and_gets_no_chart_before_its_first_tria
 def test_a_hand_written_note_is_kept(sqlite_url, make_study):
     name = make_study(sqlite_url, n_trials=1, epochs=1)
     optuna_dashboard.save_note(load(sqlite_url, name), "my own notes")
-    assert publish(sqlite_url, name) == Published(note=False, chart=True)
+    assert publish(open_study(sqlite_url, name)) == Published(note=False, chart=True)
     assert optuna_dashboard.get_note(load(sqlite_url, name)) == "my own notes"

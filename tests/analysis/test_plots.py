@@ -43,11 +43,37 @@ def test_history_marks_the_best_so_far():
     assert list(best.get_ydata()) == [0.5, 0.7, 0.7]
 
 
-def test_importances_without_values_say_why(tmp_path):
+def test_importances_without_values_say_why():
     fig = plots.param_importances(None, note="too few trials")
     assert [t.get_text() for t in fig.axes[0].texts] == ["too few trials"]
-    path = plots.save_png(fig, tmp_path / "x.png")
-    assert path.stat().st_size > 0
+
+
+def test_importances_are_bars_most_important_on_top():
+    fig = plots.param_importances({"eps0": 0.6, "alpha": 0.3, "init_scale_0": 0.1})
+    bars = fig.axes[0].patches
+    assert [round(b.get_width(), 6) for b in bars] == [0.1, 0.3, 0.6]  # drawn bottom-up
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == ["init_scale_0", "alpha", "eps0"]
+
+
+def test_best_per_optimizer_draws_each_best_with_its_median():
+    summary = pd.DataFrame({"optimizer": ["adam", "sgd"], "trials": [3, 2], "complete": [3, 1],
+                            "best": [0.9, 0.7], "median": [0.8, 0.7]})
+    fig = plots.best_per_optimizer(summary, metric="val_accuracy")
+    ax = fig.axes[0]
+    assert [b.get_height() for b in ax.patches] == [0.9, 0.7]
+    (medians,) = ax.collections
+    assert [y for _, y in medians.get_offsets()] == [0.8, 0.7]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["adam\n3/3 complete", "sgd\n1/2 complete"]
+
+
+def test_a_saved_png_is_the_figure_at_its_size_and_not_blank(tmp_path):
+    from matplotlib.image import imread
+
+    path = plots.save_png(plots.optimization_history(TRIALS, metric="val_accuracy", maximize=True),
+                          tmp_path / "history.png")
+    pixels = imread(path)
+    assert pixels.shape[:2] == (4 * plots.DPI, 7 * plots.DPI)  # the figure's 7 x 4 inches
+    assert (pixels[..., :3] < 0.5).mean() > 0.001  # dark pixels: axes, labels and points were drawn
 
 
 def test_validation_curves_one_line_per_trial():

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from tuner.analysis.report import FIGURES, HTML_NAME, MIN_IMPORTANCE_TRIALS, build_report
 from tuner.cli import app
-from tuner.storage import make_engine, update_study
+from tuner.storage import make_engine, open_study, update_study
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 runner = CliRunner()
@@ -66,7 +66,7 @@ def test_report_shows_the_init_scale_guess(sqlite_url, make_study, tmp_path):
     name = make_study(sqlite_url, n_trials=4, epochs=2)
     update_study(make_engine(sqlite_url), name, init_guess={"multipliers": [0.7, 1.3, 1.0], "iterations": [1, 1, 1],
                                                             "converged": [True, True, True]})
-    built = build_report(sqlite_url, name, tmp_path / "r")
+    built = build_report(open_study(sqlite_url, name), tmp_path / "r")
     page = built.html.read_text()
     assert "no init-scale guess" not in page
     assert "<td>0.7</td>" in page and "<td>1.3</td>" in page

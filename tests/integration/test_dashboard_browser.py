@@ -19,7 +19,8 @@ import pytest
 from typer.testing import CliRunner
 
 from tests.integration.conftest import tuner_cmd, wait_for
-from tuner.analysis.notes import note_heading, stored_chart
+from tuner.analysis.notes import CHART_ID, note_heading
+from tuner.storage.optuna_adapter import stored_chart
 from tuner.cli import app
 
 pytestmark = pytest.mark.slow
@@ -60,7 +61,7 @@ def chart_traces(study: optuna.Study) -> int | None:
     optuna-dashboard saves a chart in chunks, one system attribute each, so a read between two chunk
     writes can join new and old chunks into text that is not JSON.
     """
-    text = stored_chart(study)
+    text = stored_chart(study, CHART_ID)
     try:
         return None if text is None else len(json.loads(text)["data"])
     except json.JSONDecodeError:
@@ -115,7 +116,7 @@ def test_the_curve_chart_follows_trials_finished_while_the_dashboard_runs(sqlite
     subprocess.run(tuner_cmd("study", "create", str(spec), "--quiet"), env=env, check=True)
     dashboard(sqlite_url, "--refresh", "0.5")
     study = optuna.load_study(study_name="live", storage=sqlite_url)
-    assert stored_chart(study) is None  # no trial yet: no chart
+    assert stored_chart(study, CHART_ID) is None  # no trial yet: no chart
 
     subprocess.run(tuner_cmd("worker", "live", "--quiet"), env=env, check=True, timeout=120)
     wait_for(lambda: chart_traces(study) == 2, timeout=30)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import inspect
 import os
-import re
 import secrets
 import signal
 import socket
@@ -87,11 +86,15 @@ def test_all_sql_text_is_constant_and_values_are_bound():
     assert found == []
 
 
-def test_the_one_formatted_pragma_formats_an_integer_constant():
-    from tuner.storage import engine
+def test_the_one_formatted_pragma_sets_the_busy_timeout_of_every_sqlite_connection(sqlite_url):
+    from tuner.storage import make_engine
+    from tuner.storage.engine import SQLITE_BUSY_TIMEOUT_S
 
-    assert isinstance(engine.SQLITE_BUSY_TIMEOUT_S, int)
-    assert "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}" in inspect.getsource(engine._sqlite_on_connect)
+    assert isinstance(SQLITE_BUSY_TIMEOUT_S, int)  # the formatted value is a constant integer, never input
+    with make_engine(sqlite_url).connect() as connection:
+        timeout = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+        journal = connection.exec_driver_sql("PRAGMA journal_mode").scalar()
+    assert (timeout, journal) == (SQLITE_BUSY_TIMEOUT_S * 1000, "wal")
 
 
 def test_the_dashboard_binds_127_0_0_1_by_default():
@@ -237,9 +240,23 @@ def test_a_database_password_appears_nowhere(pg_password_url, write_spec, tmp_pa
     engine.dispose()
 
 
-def test_the_cli_passes_the_url_to_child_workers_by_environment_not_argv():
-    from tuner.cli import worker
+@pytest.mark.slow
+def test_the_cli_passes_the_url_to_child_workers_by_environment_not_argv(sqlite_url, write_spec, tmp_path):
+    """argv is visible to every user in `ps`; a child's environment only to its owner."""
+    from tuner.storage import list_workers, make_engine
 
-    source = inspect.getsource(worker._run_processes)
-    assert "TUNER_STORAGE=url" in source
-    assert not re.search(r'"--storage",\s*url', source)
+    subprocess.run(tuner_cmd("study", "create", str(write_spec("env", n_trials=50, epochs=200)), "--storage",
+                             sqlite_url, "--quiet"), check=True)
+    parent = subprocess.Popen(tuner_cmd("worker", "env", "--jobs", "2", "--storage", sqlite_url, "--quiet"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        engine = make_engine(sqlite_url)
+        wait_for(lambda: len(list_workers(engine, "env")) == 2, timeout=60)
+        for record in list_workers(engine, "env"):
+            argv = Path(f"/proc/{record.pid}/cmdline").read_bytes().split(b"\0")
+            environ = Path(f"/proc/{record.pid}/environ").read_bytes().split(b"\0")
+            assert b"worker" in argv and not [a for a in argv if sqlite_url.encode() in a]
+            assert f"TUNER_STORAGE={sqlite_url}".encode() in environ
+    finally:
+        parent.send_signal(signal.SIGTERM)
+        parent.communicate(timeout=60)

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from tuner.errors import SpecError
 from tuner.study import TrialConfig, load_spec, parse_spec, suggest, trial_seed
-from tuner.study.space import direction, has_auto, make_pruner, make_sampler, resolve_auto
+from tuner.study.autos import has_auto
+from tuner.study.space import make_pruner, make_sampler
 from tuner.optim import HYPERPARAMETERS
-from tuner.study.params import PerLayer, Range
 from tuner.study.spec import OPTIONAL_HPARAMS
 
 MINIMAL = '[data]\nsource = "digits"\n'
@@ -49,7 +49,7 @@ def test_fixed_trial() -> None:
         "optimizer": "nesterov", "eps0": 0.1, "alpha": 0.9, "eps_tau_ratio": 0.1, "init": "lecun",
         "init_scale_0": 1.5, "init_scale_1": 0.5, "init_scale_2": 2.0,
     }
-    config = suggest(optuna.trial.FixedTrial(params), spec, 3)
+    config = suggest(optuna.trial.FixedTrial(params), spec)
     assert config == TrialConfig(
         optimizer="nesterov",
         hparams={"eps0": 0.1, "alpha": 0.9, "eps_tau": pytest.approx(0.01), "tau_fraction": 1.0},
@@ -63,7 +63,7 @@ def test_fixed_values_are_recorded_not_suggested() -> None:
     spec = parse_spec(MINIMAL + '[search]\noptimizer = "momentum"\neps0 = 0.05\nalpha = 0.8\ninit = "he"\n')
     study = _random_study()
     trial = study.ask()
-    config = suggest(trial, spec, 2)
+    config = suggest(trial, spec)
     assert trial.params == {}
     assert config.hparams == {"eps0": 0.05, "alpha": 0.8, "eps_tau": pytest.approx(0.0005), "tau_fraction": 1.0}
     assert config.init_scales == (1.0, 1.0)
@@ -79,7 +79,7 @@ def test_conditional_parameters_follow_the_optimizer() -> None:
     seen = set()
     for _ in range(200):
         trial = study.ask()
-        config = suggest(trial, spec, 3)
+        config = suggest(trial, spec)
         study.tell(trial, 0.0)
         optimizer = trial.params["optimizer"]
         seen.add(optimizer)
@@ -95,8 +95,8 @@ def test_conditional_parameters_follow_the_optimizer() -> None:
 
 def test_tpe_sampler_runs_the_conditional_space() -> None:
     spec = parse_spec(MINIMAL + FULL_SEARCH + "[study]\nn_startup_trials = 3\n")
-    study = optuna.create_study(sampler=make_sampler(spec), direction=direction(spec))
-    study.optimize(lambda t: suggest(t, spec, 3).hparams["eps0"], n_trials=12)
+    study = optuna.create_study(sampler=make_sampler(spec), direction=spec.study.direction)
+    study.optimize(lambda t: suggest(t, spec).hparams["eps0"], n_trials=12)
     for trial in study.trials:
         extra = set(trial.params) & set(OPTIONAL_HPARAMS)
         assert extra == set(HYPERPARAMETERS[trial.params["optimizer"]])
@@ -117,7 +117,7 @@ def test_init_scale_parameter_names(init_scale: str, shared: str, names: list[st
         f"init_scale_shared = {shared}\n"
     )
     trial = _random_study().ask()
-    config = suggest(trial, spec, 3)
+    config = suggest(trial, spec)
     assert sorted(trial.params) == names
     assert len(config.init_scales) == 3
     if shared == "true":
@@ -130,7 +130,7 @@ def test_integer_range_is_suggested_as_an_integer() -> None:
     spec = parse_spec(MINIMAL + '[search]\noptimizer = "sgd"\ninit_scale = { low = 1, high = 4, step = 1 }\n'
                       "init_scale_shared = true\n")
     trial = _random_study().ask()
-    suggest(trial, spec, 2)
+    suggest(trial, spec)
     assert isinstance(trial.params["init_scale"], int)
     assert isinstance(trial.distributions["init_scale"], optuna.distributions.IntDistribution)
 
@@ -153,7 +153,7 @@ def test_suggestions_stay_inside_their_range(name: str, a: float, b: float, log:
     )
     spec = parse_spec(text)
     trial = _random_study(seed).ask()
-    config = suggest(trial, spec, 2)
+    config = suggest(trial, spec)
     value = trial.params[name]
     assert low <= value <= high
     assert config.params[name] == value
@@ -163,61 +163,7 @@ def test_auto_must_be_resolved_before_suggest() -> None:
     spec = parse_spec(MINIMAL + '[search]\neps0 = "auto"\n')
     assert has_auto(spec)
     with pytest.raises(SpecError, match=r"^<spec>: search\.eps0: 'auto' must be resolved"):
-        suggest(optuna.trial.FixedTrial({"optimizer": "sgd"}), spec, 2)
-
-
-def test_resolve_auto_centres_the_ranges() -> None:
-    spec = parse_spec(MINIMAL + '[model]\nhidden = [8, 8]\n[search]\neps0 = "auto"\ninit_scale = "auto"\n')
-    resolved = resolve_auto(spec, init_scale_guess=[1.0, 2.0, 0.5], eps0_range=(1e-3, 0.3))
-    assert not has_auto(resolved)
-    assert resolved.search.eps0 == Range(1e-3, 0.3, log=True)
-    assert resolved.search.init_scale == PerLayer(
-        (Range(0.25, 4.0, log=True), Range(0.5, 8.0, log=True), Range(0.125, 2.0, log=True))
-    )
-    assert resolve_auto(spec, init_scale_guess=[1.0, 1.0, 1.0], eps0_range=(0.1, 1), spread=2.0).search.init_scale == (
-        PerLayer((Range(0.5, 2.0, log=True),) * 3)
-    )
-    trial = _random_study().ask()
-    config = suggest(trial, resolved, 3)
-    assert {"init_scale_0", "init_scale_1", "init_scale_2", "eps0"} <= set(trial.params)
-    assert 0.5 <= config.init_scales[1] <= 8.0
-
-
-def test_resolve_auto_shared_uses_the_geometric_mean() -> None:
-    spec = parse_spec(MINIMAL + '[search]\ninit_scale = "auto"\ninit_scale_shared = true\n')
-    resolved = resolve_auto(spec, init_scale_guess=[0.5, 2.0])
-    assert resolved.search.init_scale == Range(0.25, 4.0, log=True)
-
-
-def test_resolve_auto_leaves_concrete_values_alone() -> None:
-    spec = parse_spec(MINIMAL)
-    assert resolve_auto(spec, init_scale_guess=[1.0, 1.0], eps0_range=(0.1, 1.0)) is spec
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "message"),
-    [
-        ({}, "search.eps0: 'auto' needs the learning-rate probe's range, got none"),
-        ({"eps0_range": (1.0, 0.1)}, "search.eps0: the probe's range must have 0 < low < high, got (1.0, 0.1)"),
-        ({"eps0_range": (0.1, 1.0)}, "search.init_scale: 'auto' needs the init-scale guess, got none"),
-        (
-            {"eps0_range": (0.1, 1.0), "init_scale_guess": [1.0]},
-            "search.init_scale: the guess needs 2 values (one per dense layer), got 1",
-        ),
-        ({"eps0_range": (0.1, 1.0), "init_scale_guess": [1.0, 1.0], "spread": 1.0}, "spread must be > 1, got 1.0"),
-    ],
-)
-def test_resolve_auto_errors(kwargs: dict, message: str) -> None:
-    spec = parse_spec(MINIMAL + '[search]\neps0 = "auto"\ninit_scale = "auto"\n')
-    with pytest.raises(SpecError) as caught:
-        resolve_auto(spec, **kwargs)
-    assert str(caught.value) == f"<spec>: {message}"
-
-
-def test_per_layer_list_must_match_the_network() -> None:
-    spec = parse_spec(MINIMAL + "[search]\ninit_scale = [1.0, 2.0]\n")
-    with pytest.raises(SpecError, match=r"search\.init_scale: expected 3 entries"):
-        suggest(optuna.trial.FixedTrial({"optimizer": "sgd", "eps0": 0.1}), spec, 3)
+        suggest(optuna.trial.FixedTrial({"optimizer": "sgd"}), spec)
 
 
 @pytest.mark.parametrize(
@@ -234,12 +180,39 @@ def test_make_sampler(sampler: str, cls: type) -> None:
     assert isinstance(make_sampler(spec, seed=7), cls)
 
 
+def test_tpe_is_multivariate_grouped_with_the_constant_liar_and_the_spec_startup() -> None:
+    # The space is conditional on the optimizer (group), its parameters interact (multivariate), and parallel
+    # workers must not all propose the point of a running trial (constant liar). Optuna keeps the options in
+    # these attributes; a sampler built without one of them fails here.
+    sampler = make_sampler(parse_spec(MINIMAL + "[study]\nn_startup_trials = 7\n"))
+    assert (sampler._multivariate, sampler._group, sampler._constant_liar) == (True, True, True)
+    assert sampler._n_startup_trials == 7
+    assert make_sampler(parse_spec(MINIMAL))._n_startup_trials == 10
+
+
+def test_tpe_proposes_random_points_until_the_startup_trials_are_done() -> None:
+    spec = parse_spec(FULL_SEARCH.replace("[model]", MINIMAL + "[study]\nn_startup_trials = 4\nseed = 5\n[model]"))
+
+    def eps0s(sampler: optuna.samplers.BaseSampler) -> list[float]:
+        study = optuna.create_study(sampler=sampler, direction="maximize")
+        values = []
+        for _ in range(6):
+            trial = study.ask()
+            values.append(suggest(trial, spec).hparams["eps0"])
+            study.tell(trial, values[-1])  # rewards a large eps0: TPE's model would move towards it
+        return values
+
+    tpe, again = eps0s(make_sampler(spec)), eps0s(make_sampler(spec))
+    assert tpe == again  # seeded
+    assert max(tpe[4:]) > min(tpe[:4])  # after the startup, the model leaves the random points
+
+
 def test_samplers_are_seeded() -> None:
     spec = parse_spec(MINIMAL + '[study]\nsampler = "random"\nseed = 3\n')
 
     def first_rates() -> list[float]:
         study = optuna.create_study(sampler=make_sampler(spec))
-        return [suggest(study.ask(), spec, 2).hparams["eps0"] for _ in range(3)]
+        return [suggest(study.ask(), spec).hparams["eps0"] for _ in range(3)]
 
     assert first_rates() == first_rates()
 
@@ -258,9 +231,44 @@ def test_make_pruner(pruner: str, cls: type) -> None:
     assert isinstance(make_pruner(spec), cls)
 
 
+@pytest.mark.parametrize(("warmup", "startup"), [(3, 2), (0, 1)])
+def test_median_pruner_waits_for_its_startup_trials_and_warmup_epochs(warmup: int, startup: int) -> None:
+    spec = parse_spec(MINIMAL + f"[study]\npruner = \"median\"\nn_warmup_epochs = {warmup}\nn_startup_trials = {startup}\n")
+    study = optuna.create_study(direction="maximize", pruner=make_pruner(spec))
+    for _ in range(startup):  # good trials: accuracy 0.9 at every epoch
+        trial = study.ask()
+        for epoch in range(1, 6):
+            trial.report(0.9, epoch)
+        study.tell(trial, 0.9)
+    bad = study.ask()
+    decisions = []
+    for epoch in range(1, 6):
+        bad.report(0.1, epoch)
+        decisions.append(bad.should_prune())
+    # Optuna's warm-up counts steps: a report at step s is judged once s >= n_warmup_steps
+    assert decisions == [epoch >= warmup for epoch in range(1, 6)]
+
+
+def test_median_pruner_does_not_prune_before_its_startup_trials() -> None:
+    spec = parse_spec(MINIMAL + "[study]\npruner = \"median\"\nn_warmup_epochs = 0\nn_startup_trials = 3\n")
+    study = optuna.create_study(direction="maximize", pruner=make_pruner(spec))
+    for value in (0.9, 0.9):
+        trial = study.ask()
+        trial.report(value, 1)
+        study.tell(trial, value)
+    bad = study.ask()
+    bad.report(0.1, 1)
+    assert not bad.should_prune()  # only 2 of 3 startup trials finished
+
+
+def test_hyperband_spans_one_epoch_to_the_whole_run() -> None:
+    pruner = make_pruner(parse_spec(MINIMAL + '[study]\npruner = "hyperband"\n[train]\nepochs = 27\n'))
+    assert (pruner._min_resource, pruner._max_resource) == (1, 27)
+
+
 def test_direction() -> None:
-    assert direction(parse_spec(MINIMAL)) == "maximize"
-    assert direction(parse_spec(MINIMAL + '[study]\nobjective = "val_loss"\n')) == "minimize"
+    assert parse_spec(MINIMAL).study.direction == "maximize"
+    assert parse_spec(MINIMAL + '[study]\nobjective = "val_loss"\n').study.direction == "minimize"
 
 
 def test_trial_seed() -> None:
@@ -273,6 +281,6 @@ def test_trial_seed() -> None:
 @pytest.mark.parametrize("name", ["digits-mlp", "mnist1d-mlp", "deep-tanh"])
 def test_example_specs_suggest(name: str) -> None:
     spec = load_spec(Path(__file__).resolve().parents[2] / "studies" / f"{name}.toml")
-    study = optuna.create_study(sampler=make_sampler(spec), pruner=make_pruner(spec), direction=direction(spec))
-    study.optimize(lambda t: suggest(t, spec, spec.model.n_layers).hparams["eps0"], n_trials=3)
+    study = optuna.create_study(sampler=make_sampler(spec), pruner=make_pruner(spec), direction=spec.study.direction)
+    study.optimize(lambda t: suggest(t, spec).hparams["eps0"], n_trials=3)
     assert len(study.trials[0].params) >= 3

@@ -1,28 +1,29 @@
-"""pandas DataFrames of a study, built from a storage URL and a study name.
+"""pandas DataFrames of a study, built from a study opened once (`open_study`).
 
-    from tuner.analysis import trials_frame, curves_frame, optimizer_summary
-    trials = trials_frame("sqlite:///tuner.db", "digits-mlp")
+    from tuner.analysis import open_study, trials_frame, curves_frame, optimizer_summary
+    study = open_study("sqlite:///tuner.db", "digits-mlp")
+    trials = trials_frame(study)
     optimizer_summary(trials)
 
-The same frames back `tuner study show` and `tuner study export`.
+The same frames back `tuner study show` and `tuner study export`. A trials frame carries the study's
+direction in `frame.attrs["maximize"]`, so that `optimizer_summary` and `best_trials` rank the right way.
 """
 
 from __future__ import annotations
 
 import math
 
-import optuna
 import pandas as pd
 
-from tuner.storage import get_study, load_curves
-from tuner.study.catalog import load_optuna_study, open_storage
+from tuner.storage import StudyHandle, load_curves
+from tuner.study.spec import spec_from_dict
 
 TRIAL_COLUMNS = ["number", "state", "value", "duration_s", "diverged", "reason", "seed"]
 CURVE_COLUMNS = ["trial_number", "epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds"]
 SUMMARY_COLUMNS = ["optimizer", "trials", "complete", "pruned", "failed", "diverged", "best", "median"]
 
 
-def trials_frame(storage_url: str, study_name: str) -> pd.DataFrame:
+def trials_frame(study: StudyHandle) -> pd.DataFrame:
     """One row per trial: number, state, value, duration, diverged flag, reason, seed, then every parameter.
 
     Parameters come from the trial's full configuration (`config` user attribute: searched and fixed
@@ -30,10 +31,9 @@ def trials_frame(storage_url: str, study_name: str) -> pd.DataFrame:
     per dense layer: a study that shares one scale (Optuna parameter `init_scale`) keeps that column and
     has its value copied to every layer's, so analysis reads per-layer scales the same way for any spec.
     """
-    study = load_optuna_study(storage_url, study_name)
-    n_layers = stored_n_layers(storage_url, study_name)
+    n_layers = stored_n_layers(study)
     rows = []
-    for t in study.get_trials(deepcopy=False):
+    for t in study.study.get_trials(deepcopy=False):
         config = t.user_attrs.get("config") or {}
         duration = (
             (t.datetime_complete - t.datetime_start).total_seconds()
@@ -55,23 +55,36 @@ def trials_frame(storage_url: str, study_name: str) -> pd.DataFrame:
                 row.setdefault(f"init_scale_{layer}", row["init_scale"])
         rows.append(row)
     frame = pd.DataFrame(rows)
-    if frame.empty:
-        return pd.DataFrame(columns=TRIAL_COLUMNS)
-    return frame.sort_values("number", ignore_index=True)
+    frame = pd.DataFrame(columns=TRIAL_COLUMNS) if frame.empty else frame.sort_values("number", ignore_index=True)
+    frame.attrs["maximize"] = study.maximize
+    return frame
 
 
-def curves_frame(storage_url: str, study_name: str) -> pd.DataFrame:
+def curves_frame(study: StudyHandle) -> pd.DataFrame:
     """The per-epoch learning curves of every trial, in long form (one row per trial and epoch)."""
-    load_optuna_study(storage_url, study_name)
-    rows = load_curves(open_storage(storage_url), study_name)
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(load_curves(study.engine, study.name))
     if frame.empty:
         return pd.DataFrame(columns=CURVE_COLUMNS)
     return frame[CURVE_COLUMNS].sort_values(["trial_number", "epoch"], ignore_index=True)
 
 
-def optimizer_summary(trials: pd.DataFrame, *, maximize: bool = True) -> pd.DataFrame:
-    """Per optimizer: trials, complete, pruned, failed, diverged, best and median value of complete trials."""
+def curve_metric(study: StudyHandle) -> str:
+    """The curve column that holds the study's metric: its objective, else `val_loss`."""
+    return study.objective if study.objective in CURVE_COLUMNS else "val_loss"
+
+
+def _maximize(trials: pd.DataFrame, maximize: bool | None) -> bool:
+    if maximize is not None:
+        return maximize
+    return bool(trials.attrs.get("maximize", True))
+
+
+def optimizer_summary(trials: pd.DataFrame, *, maximize: bool | None = None) -> pd.DataFrame:
+    """Per optimizer: trials, complete, pruned, failed, diverged, best and median value of complete trials.
+
+    `maximize` defaults to the study's direction, which `trials_frame` records in the frame.
+    """
+    maximize = _maximize(trials, maximize)
     if trials.empty or "optimizer" not in trials:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     rows = []
@@ -93,9 +106,10 @@ def optimizer_summary(trials: pd.DataFrame, *, maximize: bool = True) -> pd.Data
     return frame.sort_values("best", ascending=not maximize, ignore_index=True, na_position="last")
 
 
-def study_direction(storage_url: str, study_name: str) -> optuna.study.StudyDirection:
-    """maximize or minimize, as the study was created."""
-    return load_optuna_study(storage_url, study_name).direction
+def best_trials(trials: pd.DataFrame, top: int, *, maximize: bool | None = None) -> pd.DataFrame:
+    """The `top` best complete trials, best first (ties: the earlier trial first)."""
+    complete = trials[trials["state"] == "COMPLETE"]
+    return complete.sort_values(["value", "number"], ascending=[not _maximize(trials, maximize), True]).head(top)
 
 
 def init_scale_columns(trials: pd.DataFrame) -> list[str]:
@@ -104,12 +118,11 @@ def init_scale_columns(trials: pd.DataFrame) -> list[str]:
     return sorted(columns, key=lambda c: int(c.removeprefix("init_scale_")))
 
 
-def stored_n_layers(storage_url: str, study_name: str) -> int | None:
+def stored_n_layers(study: StudyHandle) -> int | None:
     """Dense layers of the study's network, from its stored spec; None for a study tuner did not create."""
-    record = get_study(open_storage(storage_url), study_name)
-    if record is None:
+    if study.record is None:
         return None
-    return len(record.spec["model"]["hidden"]) + 1
+    return spec_from_dict(study.record.spec).model.n_layers
 
 
 def init_scale_guess(init_guess: object) -> list[float] | None:

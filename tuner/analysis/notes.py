@@ -1,7 +1,8 @@
 """What a study shows in optuna-dashboard besides Optuna's own charts: a note and a curve chart.
 
+    from tuner.analysis import open_study
     from tuner.analysis.notes import publish
-    publish("sqlite:///tuner.db", "digits-mlp")
+    publish(open_study("sqlite:///tuner.db", "digits-mlp"))
 
 The note (Markdown, beside the study) holds the spec as TOML and, when the study has one, the init-scale
 guess per layer. The chart (plotly) holds the per-epoch validation curves of the best trials. Publishing
@@ -15,18 +16,16 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-import optuna
 import optuna_dashboard
 import pandas as pd
 import plotly.graph_objects as go
 
-from tuner.analysis.frames import curves_frame, init_guess_rows
-from tuner.storage import get_study
-from tuner.study.catalog import load_optuna_study, open_storage
+from tuner.analysis.frames import best_trials, curve_metric, curves_frame, init_guess_rows, trials_frame
+from tuner.storage import StudyHandle
+from tuner.storage.optuna_adapter import stored_chart
+from tuner.text import fmt
 
 CHART_ID = "tuner-validation-curves"
-# How optuna-dashboard names the study system attributes a saved chart is split into (`_custom_plot_data.py`).
-SYSTEM_ATTR_PLOT_DATA = "dashboard:plot_data:"
 TOP_TRIALS = 5
 
 
@@ -39,9 +38,7 @@ def _markdown_table(rows: list[dict]) -> str:
     columns = list(dict.fromkeys(k for row in rows for k in row))
 
     def cell(value: object) -> str:
-        if isinstance(value, float):
-            return f"{value:.4g}"
-        return "" if value is None else str(value)
+        return "" if value is None else fmt(value, digits=4)
 
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(row.get(c)) for c in columns) + " |" for row in rows]
@@ -86,14 +83,6 @@ def curves_figure(curves: pd.DataFrame, trial_numbers: list[int], metric: str) -
     return fig
 
 
-def best_trial_numbers(study: optuna.Study, top: int = TOP_TRIALS) -> list[int]:
-    """The numbers of the `top` best complete trials, best first."""
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
-    ranked = sorted(complete, key=lambda t: (-t.value if maximize else t.value, t.number))
-    return [t.number for t in ranked[:top]]
-
-
 @dataclass(frozen=True)
 class Published:
     """What `publish` wrote: the note, the chart, both, or neither (nothing had changed)."""
@@ -102,26 +91,12 @@ class Published:
     chart: bool
 
 
-def stored_chart(study: optuna.Study, graph_object_id: str = CHART_ID) -> str | None:
-    """The JSON of the chart saved under `graph_object_id`, or None (read back the way it was split).
-
-    optuna-dashboard saves a chart one chunk per system attribute, not in one transaction: read while a
-    refresh rewrites it, the text can join old and new chunks. `publish` then just writes it again.
-    """
-    prefix = f"{SYSTEM_ATTR_PLOT_DATA}{graph_object_id}:"
-    attrs = study._storage.get_study_system_attrs(study._study_id)
-    chunks = {int(key.removeprefix(prefix)): value for key, value in attrs.items() if key.startswith(prefix)}
-    return "".join(chunks[i] for i in sorted(chunks)) if chunks else None
-
-
-def publish(storage_url: str, study_name: str, *, top: int = TOP_TRIALS) -> Published:
+def publish(handle: StudyHandle, *, top: int = TOP_TRIALS) -> Published:
     """Save the study's note and curve chart for optuna-dashboard, each only when it changed.
 
-    A missing study raises StudyNotFoundError naming those that exist. The chart is saved once the study
-    has a complete trial with a recorded curve.
+    The chart is saved once the study has a complete trial with a recorded curve.
     """
-    study = load_optuna_study(storage_url, study_name)
-    record = get_study(open_storage(storage_url), study_name)
+    study, record, study_name = handle.study, handle.record, handle.name
     body = study_note(
         study_name,
         record.spec_toml if record is not None else None,
@@ -133,14 +108,12 @@ def publish(storage_url: str, study_name: str, *, top: int = TOP_TRIALS) -> Publ
     if note:
         optuna_dashboard.save_note(study, body)
 
-    numbers = best_trial_numbers(study, top)
-    curves = curves_frame(storage_url, study_name)
-    objective = study.user_attrs.get("objective") or (record.spec["study"]["objective"] if record else None)
-    metric = objective if objective in ("val_accuracy", "val_loss") else "val_loss"
+    numbers = best_trials(trials_frame(handle), top)["number"].tolist()
+    curves = curves_frame(handle)
     chart = False
     if numbers and not curves[curves["trial_number"].isin(numbers)].empty:
-        figure = curves_figure(curves, numbers, metric)
-        if stored_chart(study) != figure.to_json():
+        figure = curves_figure(curves, numbers, curve_metric(handle))
+        if stored_chart(study, CHART_ID) != figure.to_json():
             optuna_dashboard.save_plotly_graph_object(study, figure, graph_object_id=CHART_ID)
             chart = True
     return Published(note=note, chart=chart)

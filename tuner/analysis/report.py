@@ -1,7 +1,8 @@
 """A study's report: one self-contained HTML page and the PNG figures beside it.
 
+    from tuner.analysis import open_study
     from tuner.analysis.report import build_report
-    report = build_report("sqlite:///tuner.db", "digits-mlp", "report/")
+    report = build_report(open_study("sqlite:///tuner.db", "digits-mlp"), "report/")
     report.html          # report/report.html, opens offline: every figure is embedded as base64
     report.figures       # {"history": report/history.png, ...}
 
@@ -28,6 +29,8 @@ import pandas as pd
 import tuner
 from tuner.analysis import plots
 from tuner.analysis.frames import (
+    best_trials,
+    curve_metric,
     curves_frame,
     init_guess_rows,
     init_scale_columns,
@@ -36,8 +39,8 @@ from tuner.analysis.frames import (
     trials_frame,
 )
 from tuner.errors import TunerError
-from tuner.storage import get_study, redact
-from tuner.study.catalog import load_optuna_study, open_storage
+from tuner.storage import StudyHandle, redact
+from tuner.text import fmt
 
 HTML_NAME = "report.html"
 FIGURES = {
@@ -65,6 +68,7 @@ class _Study:
     storage: str
     maximize: bool
     metric: str
+    curve_metric: str
     trials: pd.DataFrame
     curves: pd.DataFrame
     spec_toml: str | None
@@ -106,19 +110,18 @@ def _require_complete_trials(study: optuna.Study) -> None:
         raise TunerError(f"study '{study.study_name}' has no complete trials: nothing to report")
 
 
-def _load(storage_url: str, study: optuna.Study) -> _Study:
-    study_name = study.study_name
-    trials = trials_frame(storage_url, study_name)
-    record = get_study(open_storage(storage_url), study_name)
-    objective = study.user_attrs.get("objective") or (record.spec["study"]["objective"] if record else None)
-    importances, note = parameter_importances(study)
+def _load(handle: StudyHandle) -> _Study:
+    trials = trials_frame(handle)
+    record = handle.record
+    importances, note = parameter_importances(handle.study)
     return _Study(
-        name=study_name,
-        storage=redact(storage_url),
-        maximize=study.direction == optuna.study.StudyDirection.MAXIMIZE,
-        metric=objective or "value",
+        name=handle.name,
+        storage=redact(handle.url),
+        maximize=handle.maximize,
+        metric=handle.objective or "value",
+        curve_metric=curve_metric(handle),
         trials=trials,
-        curves=curves_frame(storage_url, study_name),
+        curves=curves_frame(handle),
         spec_toml=record.spec_toml if record is not None else None,
         init_guess=record.init_guess if record is not None else None,
         importances=importances,
@@ -127,22 +130,13 @@ def _load(storage_url: str, study: optuna.Study) -> _Study:
     )
 
 
-def best_trials(trials: pd.DataFrame, top: int, *, maximize: bool) -> pd.DataFrame:
-    """The `top` complete trials, best first."""
-    complete = trials[trials["state"] == "COMPLETE"]
-    return complete.sort_values(["value", "number"], ascending=[not maximize, True]).head(top)
-
-
 def _figures(s: _Study, top: int) -> dict[str, Callable[[], object]]:
-    curve_metric = s.metric if s.metric in ("val_accuracy", "val_loss") else "val_loss"
-    best = best_trials(s.trials, top, maximize=s.maximize)["number"].tolist()
+    best = best_trials(s.trials, top)["number"].tolist()
     return {
         "history": lambda: plots.optimization_history(s.trials, metric=s.metric, maximize=s.maximize),
-        "optimizers": lambda: plots.best_per_optimizer(
-            optimizer_summary(s.trials, maximize=s.maximize), metric=s.metric
-        ),
+        "optimizers": lambda: plots.best_per_optimizer(optimizer_summary(s.trials), metric=s.metric),
         "importances": lambda: plots.param_importances(s.importances, note=s.importance_note),
-        "curves": lambda: plots.validation_curves(s.curves, best, metric=curve_metric),
+        "curves": lambda: plots.validation_curves(s.curves, best, metric=s.curve_metric),
         "init_scales": lambda: plots.metric_against_init_scale(
             s.trials, init_scale_columns(s.trials), metric=s.metric, guess=init_scale_guess(s.init_guess)
         ),
@@ -150,8 +144,7 @@ def _figures(s: _Study, top: int) -> dict[str, Callable[[], object]]:
 
 
 def build_report(
-    storage_url: str,
-    study_name: str,
+    handle: StudyHandle,
     out_dir: str | Path,
     *,
     force: bool = False,
@@ -160,18 +153,17 @@ def build_report(
 ) -> Report:
     """Write `report.html` and one PNG per figure into `out_dir`; `on_step(description)` follows progress.
 
-    Refuses a missing study (naming those that exist), a study without a complete trial, and an output
-    directory that is not empty unless `force` (files of the same names are then overwritten).
+    Refuses a study without a complete trial, and an output directory that is not empty unless `force`
+    (files of the same names are then overwritten).
     """
     if top < 1:
         raise TunerError(f"top must be >= 1, got {top}")
     out_dir = Path(out_dir)
     step = on_step or (lambda description: None)
     step(STEPS[0])
-    optuna_study = load_optuna_study(storage_url, study_name)
-    _require_complete_trials(optuna_study)
+    _require_complete_trials(handle.study)
     check_out_dir(out_dir, force=force)
-    study = _load(storage_url, optuna_study)
+    study = _load(handle)
     out_dir.mkdir(parents=True, exist_ok=True)
 
     figures: dict[str, Path] = {}
@@ -186,11 +178,7 @@ def build_report(
 
 
 def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return "-" if math.isnan(value) else f"{value:.6g}"
-    if value is None or value is pd.NA:
-        return "-"
-    return str(value)
+    return "-" if value is pd.NA else fmt(value)
 
 
 def _table(frame: pd.DataFrame) -> str:
@@ -229,9 +217,9 @@ def render_html(s: _Study, figures: dict[str, Path], top: int) -> str:
     e = html.escape
     counts = ", ".join(f"{k.lower()} {v}" for k, v in sorted(s.counts.items()))
     diverged = int(s.trials["diverged"].sum())
-    best = best_trials(s.trials, top, maximize=s.maximize)
+    best = best_trials(s.trials, top)
     first = best.iloc[0]
-    summary = optimizer_summary(s.trials, maximize=s.maximize)
+    summary = optimizer_summary(s.trials)
     shown = best.dropna(axis=1, how="all").drop(columns=["reason"], errors="ignore")
     parts = [
         "<!DOCTYPE html>",

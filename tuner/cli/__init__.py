@@ -6,6 +6,10 @@ library itself never prints and never exits.
 
 from __future__ import annotations
 
+import logging
+import sys
+from typing import Annotated, Any
+
 import typer
 from typer.core import TyperGroup
 
@@ -15,7 +19,7 @@ from tuner.errors import TunerError
 class _Group(TyperGroup):
     """The root group: every command runs inside its `invoke`, so domain errors are caught in one place."""
 
-    def invoke(self, ctx):  # noqa: ANN001, ANN201 - click's signature
+    def invoke(self, ctx: typer.Context) -> Any:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress line says what its INFO lines would
@@ -26,7 +30,8 @@ class _Group(TyperGroup):
             raise typer.Exit(err.exit_code) from None
 
 
-app = typer.Typer(rich_markup_mode="markdown", 
+app = typer.Typer(
+    rich_markup_mode="markdown",
     cls=_Group,
     name="tuner",
     help="Find good training hyperparameters and initial weight scales for neural networks.\n\n"
@@ -35,6 +40,27 @@ app = typer.Typer(rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+@app.callback()
+def _root(
+    verbose: Annotated[
+        int,
+        typer.Option("--verbose", "-v", count=True,
+                     help="Log retries, lost database connections and failed heartbeats to stderr (-vv: debug)."),
+    ] = 0,
+) -> None:
+    """Find good training hyperparameters and initial weight scales for neural networks.
+
+    Example: tuner run studies/digits-mlp.toml
+    """
+    level = {0: logging.ERROR, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+    logger = logging.getLogger("tuner")
+    logger.handlers[:] = [handler]
+    logger.setLevel(level)
+    logger.propagate = False
 
 
 def _register() -> None:

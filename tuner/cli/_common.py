@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 from typing import Annotated
 
@@ -11,6 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tuner.storage import redact, resolve_url
+from tuner.text import fmt
 
 StorageOption = Annotated[
     str | None,
@@ -36,13 +36,6 @@ def storage_url(value: str | None) -> str:
 def safe(url: str) -> str:
     """The URL with its password hidden, for anything printed."""
     return redact(url)
-
-
-def fmt(value: float | None) -> str:
-    """A metric for humans: 6 significant digits, '-' for none."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    return f"{value:.6g}"
 
 
 class TrialProgress:

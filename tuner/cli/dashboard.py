@@ -11,6 +11,7 @@ import errno
 import signal
 import socketserver
 import threading
+from collections.abc import Callable
 from typing import Annotated
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -18,8 +19,9 @@ import typer
 
 from tuner.cli._common import QuietOption, StorageOption, safe, stderr, storage_url
 from tuner.errors import TunerError
-from tuner.storage import list_study_records, optuna_storage
-from tuner.study.catalog import open_storage
+from tuner.storage import StudyHandle, list_study_records, open_storage, open_study, optuna_storage
+
+Publisher = Callable[[StudyHandle], object]  # tuner.analysis.notes.publish, imported only when it runs
 
 
 class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
@@ -96,15 +98,15 @@ def dashboard(
         server.server_close()
 
 
-def _publish_all(url: str, publish) -> None:  # noqa: ANN001 - tuner.analysis.notes.publish, imported late
+def _publish_all(url: str, publish: Publisher) -> None:
     for record in list_study_records(open_storage(url)):
         try:
-            publish(url, record.name)
+            publish(open_study(url, record.name))
         except TunerError as err:
             stderr.print(f"warning: no note for study '{record.name}': {err}", markup=False, soft_wrap=True)
 
 
-def _keep_publishing(url: str, publish, interval: float, stop: threading.Event) -> None:  # noqa: ANN001
+def _keep_publishing(url: str, publish: Publisher, interval: float, stop: threading.Event) -> None:
     """Refresh the notes and charts while the dashboard runs: workers keep finishing trials meanwhile."""
     while not stop.wait(interval):
         try:

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from tuner.cli._common import JsonOption, fmt, stdout
+from tuner.cli._common import JsonOption, stdout
+from tuner.text import fmt
+
+if TYPE_CHECKING:  # loaded by the commands that run, not for --help
+    from tuner.nn.data import Dataset
+    from tuner.study.spec import StudySpec
 
 app = typer.Typer(rich_markup_mode="markdown", 
     help="Cheap probes of a spec's initial network: the init-scale guess (LSUV) and the learning-rate range test.",
@@ -53,9 +58,9 @@ def _stats_table(title: str, stats: list[dict], multipliers: list[float] | None 
     return table
 
 
-def _load(spec_path: Path):  # noqa: ANN202 - (StudySpec, Dataset)
+def _load(spec_path: Path) -> tuple[StudySpec, Dataset]:
+    from tuner.study.data import load_study_data
     from tuner.study.spec import load_spec
-    from tuner.study.worker import load_study_data
 
     spec = load_spec(spec_path)
     return spec, load_study_data(spec)
@@ -76,7 +81,7 @@ def init(
 
     Example: tuner probe init studies/deep-tanh.toml --batch-size 256
     """
-    from tuner.probe.study import guess_record
+    from tuner.study.autos import guess_record
 
     spec, data = _load(spec_path)
     record = guess_record(spec, data, batch_size=batch_size, seed=seed)
@@ -117,18 +122,13 @@ def lr(
     Example: tuner probe lr studies/digits-mlp.toml --optimizer momentum --plot lr.png
     """
     from tuner.probe.lr import plot
-    from tuner.probe.study import centre_scales, check_probe_data, guess_record, spec_lr_probe
-    from tuner.study.params import Auto
+    from tuner.study.autos import probe_scales, spec_lr_probe
 
     spec, data = _load(spec_path)
     seed = spec.study.seed if seed is None else seed
     batch_size = spec.train.batch_size if batch_size is None else batch_size
     optimizer = optimizer or spec.search.optimizers[0]
-    check_probe_data(data, batch_size)
-    if isinstance(spec.search.init_scale, Auto):
-        scales = tuple(guess_record(spec, data, batch_size=batch_size, seed=seed)["multipliers"])
-    else:
-        scales = centre_scales(spec)
+    scales = probe_scales(spec, data, batch_size=batch_size, seed=seed)
     result = spec_lr_probe(spec, data, optimizer, scales=scales, batch_size=batch_size, seed=seed, steps=steps,
                            eps_min=eps_min, eps_max=eps_max)
     if plot_path is not None:

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tuner.cli._common import QuietOption, StorageOption, stderr, stdout, storage_url
+from tuner.storage import open_study
 
 
 def report(
@@ -30,9 +31,9 @@ def report(
     """
     from tuner.analysis.report import STEPS, build_report  # matplotlib: loaded only when a report is made
 
-    url = storage_url(storage)
+    study = open_study(storage_url(storage), name)
     with _StepProgress(name, STEPS, quiet=quiet) as progress:
-        result = build_report(url, name, out, force=force, top=top, on_step=progress.step)
+        result = build_report(study, out, force=force, top=top, on_step=progress.step)
     if not quiet:
         stdout.print(f"wrote {result.html} and {len(result.figures)} figures", markup=False, soft_wrap=True)
 

@@ -11,11 +11,12 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from tuner.cli._common import JsonOption, QuietOption, StorageOption, fmt, safe, stderr, stdout, storage_url
+from tuner.cli._common import JsonOption, QuietOption, StorageOption, safe, stderr, stdout, storage_url
 from tuner.errors import TunerError
-from tuner.storage import make_engine, trial_state_counts
-from tuner.study.catalog import cleanup_study, create_study, delete_study, list_studies, load_optuna_study
+from tuner.storage import finished_count, open_study
+from tuner.study.catalog import cleanup_study, create_study, delete_study, list_studies
 from tuner.study.spec import load_spec
+from tuner.text import fmt
 
 app = typer.Typer(rich_markup_mode="markdown", help="Create, list, show, export, delete and clean up studies.", no_args_is_help=True)
 
@@ -65,41 +66,17 @@ def list_(storage: StorageOption = None, as_json: JsonOption = False) -> None:
         return
     table = Table("study", "direction", "finished / total", "running", "failed", "best")
     for s in summaries:
-        finished = s.counts.get("COMPLETE", 0) + s.counts.get("PRUNED", 0)
+        finished = finished_count(s.counts)
         table.add_row(s.name, s.direction, f"{finished} / {s.n_trials}", str(s.counts.get("RUNNING", 0)),
                       str(s.counts.get("FAIL", 0)), fmt(s.best))
     stdout.print(table)
 
 
-def study_overview(url: str, name: str) -> dict:
-    """Best trial, counts by state and per-optimizer best: what `study show` prints."""
-    from tuner.analysis import optimizer_summary, trials_frame  # pandas: only for the commands that show
-    from tuner.analysis.frames import study_direction
-
-    study = load_optuna_study(url, name)
-    trials = trials_frame(url, name)
-    maximize = study_direction(url, name).name == "MAXIMIZE"
-    counts = trial_state_counts(make_engine(url), name)
-    best = None
-    try:
-        t = study.best_trial
-        best = {"number": t.number, "value": t.value, "params": t.user_attrs.get("config") or t.params}
-    except ValueError:
-        pass
-    summary = optimizer_summary(trials, maximize=maximize)
-    return {
-        "study": name,
-        "direction": "maximize" if maximize else "minimize",
-        "counts": counts,
-        "diverged": int(trials["diverged"].sum()) if "diverged" in trials else 0,
-        "best_trial": best,
-        "optimizers": json.loads(summary.to_json(orient="records")),
-    }
-
-
 def print_summary(url: str, name: str) -> None:
     """The human form of `study_overview`: best trial, counts, and a table per optimizer."""
-    o = study_overview(url, name)
+    from tuner.analysis.overview import study_overview  # pandas: only for the commands that show
+
+    o = study_overview(open_study(url, name))
     counts = " ".join(f"{k.lower()} {v}" for k, v in sorted(o["counts"].items()))
     stdout.print(f"study '{name}' ({o['direction']}): {counts}, diverged {o['diverged']}")
     if o["best_trial"] is None:
@@ -124,7 +101,10 @@ def show(name: NameArgument, storage: StorageOption = None, as_json: JsonOption 
     """
     url = storage_url(storage)
     if as_json:
-        typer.echo(json.dumps(study_overview(url, name), default=lambda v: None if isinstance(v, float) and math.isnan(v) else str(v)))
+        from tuner.analysis.overview import study_overview
+
+        overview = study_overview(open_study(url, name))
+        typer.echo(json.dumps(overview, default=lambda v: None if isinstance(v, float) and math.isnan(v) else str(v)))
     else:
         print_summary(url, name)
 
@@ -145,7 +125,7 @@ def export(
         raise TunerError(f"{out}: already exists (use --force to overwrite)")
     from tuner.analysis import trials_frame
 
-    frame = trials_frame(storage_url(storage), name)
+    frame = trials_frame(open_study(storage_url(storage), name))
     if fmt_ is ExportFormat.csv:
         frame.to_csv(out, index=False)
     elif fmt_ is ExportFormat.json:

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
-import threading
-import time
+from dataclasses import asdict, dataclass
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -16,10 +13,11 @@ import typer
 
 from tuner.cli._common import JsonOption, QuietOption, StorageOption, TrialProgress, stderr, storage_url
 from tuner.cli.study import print_summary
-from tuner.storage import make_engine, trial_state_counts
-from tuner.study.catalog import create_study, load_optuna_study, require_study
+from tuner.storage import open_storage, open_study, trial_state_counts
+from tuner.study.catalog import create_study, require_study
 from tuner.study.spec import load_spec
-from tuner.study.worker import FINISHED, Progress, run_worker
+from tuner.study.worker import WorkerOptions, run_worker
+from tuner.study.worker.supervisor import Supervisor
 
 NTrialsOption = Annotated[
     int | None,
@@ -39,38 +37,49 @@ GraceOption = Annotated[
     int, typer.Option("--grace-period", min=1, help="Seconds without a heartbeat before a trial counts as dead.")
 ]
 
-BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
 
 
-def _install_signal_handlers(interrupt) -> None:  # noqa: ANN001 - the worker's _TrainingInterrupt
+def _on_stop_signals(stop: Callable[[str], None]) -> None:
+    """SIGTERM and SIGINT (Ctrl-C) call `stop(reason)`."""
+
     def handler(signum: int, frame: object) -> None:
-        interrupt.interrupt(f"worker stopped by {signal.Signals(signum).name}")
+        stop(f"worker stopped by {signal.Signals(signum).name}")
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
 
 
-def _run_here(url: str, name: str, *, n_trials, timeout, quiet, as_json, heartbeat_interval, grace_period) -> int:  # noqa: ANN001
-    total = n_trials or require_study(url, name).study.n_trials
-    with TrialProgress(total, name, quiet=quiet or as_json) as progress:
+@dataclass(frozen=True)
+class _Output:
+    quiet: bool
+    as_json: bool
 
-        def on_progress(p: Progress) -> None:
-            progress.update(p.finished, p.best, p.counts)
+    @property
+    def progress(self) -> bool:
+        return not (self.quiet or self.as_json)
 
+
+def _run_workers(url: str, name: str, jobs: int, options: WorkerOptions, output: _Output) -> int:
+    """One worker in this process, or `jobs` worker processes; returns the exit code."""
+    if jobs > 1:
+        return _run_processes(url, name, jobs, options, output)
+    return _run_here(url, name, options, output)
+
+
+def _run_here(url: str, name: str, options: WorkerOptions, output: _Output) -> int:
+    total = options.n_trials or require_study(url, name).study.n_trials
+    with TrialProgress(total, name, quiet=not output.progress) as progress:
         report = run_worker(
             url,
             name,
-            n_trials=n_trials,
-            timeout=timeout,
-            on_progress=on_progress,
-            heartbeat_interval=heartbeat_interval,
-            grace_period=grace_period,
-            install_interrupt=_install_signal_handlers,
+            on_progress=lambda p: progress.update(p.finished, p.best, p.counts),
+            install_interrupt=lambda interrupt: _on_stop_signals(interrupt.interrupt),
+            **asdict(options),
         )
-    if as_json:
+    if output.as_json:
         typer.echo(json.dumps({"study": name, "worker_id": report.worker_id, "trials_run": report.trials_run,
                                "states": report.states, "reason": report.reason, "message": report.message}))
-    elif not quiet:
+    elif not output.quiet:
         stderr.print(f"worker {report.worker_id}: ran {report.trials_run} trials, ended: {report.reason}")
     if report.reason == "failures":
         stderr.print(f"error: {report.message}")
@@ -78,49 +87,22 @@ def _run_here(url: str, name: str, *, n_trials, timeout, quiet, as_json, heartbe
     return 0
 
 
-def _run_processes(url: str, name: str, jobs: int, *, n_trials, timeout, quiet, as_json, heartbeat_interval, grace_period) -> int:  # noqa: ANN001
+def _run_processes(url: str, name: str, jobs: int, options: WorkerOptions, output: _Output) -> int:
     """Start `jobs` single-process workers, show the study's progress, forward SIGTERM/SIGINT to them."""
-    spec = require_study(url, name)
-    total = n_trials or spec.study.n_trials
-    env = dict(os.environ, TUNER_STORAGE=url)  # the URL goes by environment: argv is visible in `ps`
-    threads = str(max(1, (os.cpu_count() or 1) // jobs))
-    env.update({var: threads for var in BLAS_THREAD_VARS})
-    args = [sys.executable, "-m", "tuner", "worker", name, "--jobs", "1", "--quiet",
-            "--heartbeat-interval", str(heartbeat_interval), "--grace-period", str(grace_period)]
-    if n_trials is not None:
-        args += ["--n-trials", str(n_trials)]
-    if timeout is not None:
-        args += ["--timeout", str(timeout)]
-    children = [subprocess.Popen(args, env=env) for _ in range(jobs)]
-    stopping = threading.Event()
-
-    def forward(signum: int, frame: object) -> None:
-        stopping.set()
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    engine = make_engine(url)
-    study = load_optuna_study(url, name)
-    with TrialProgress(total, f"{name} ({jobs} workers)", quiet=quiet or as_json) as progress:
-        last = None
-        while any(child.poll() is None for child in children):
-            counts = trial_state_counts(engine, name)
-            finished = sum(counts.get(s, 0) for s in FINISHED)
-            if finished != last:
-                last = finished
-                try:
-                    best = study.best_value
-                except ValueError:
-                    best = None
-                progress.update(finished, best, counts)
-            time.sleep(0.5)
-    codes = [child.wait() for child in children]
-    if as_json:
+    total = options.n_trials or require_study(url, name).study.n_trials
+    args = ["--heartbeat-interval", str(options.heartbeat_interval), "--grace-period", str(options.grace_period)]
+    if options.n_trials is not None:
+        args += ["--n-trials", str(options.n_trials)]
+    if options.timeout is not None:
+        args += ["--timeout", str(options.timeout)]
+    supervisor = Supervisor(url, name, jobs, args)
+    supervisor.start()
+    _on_stop_signals(lambda reason: supervisor.stop())
+    with TrialProgress(total, f"{name} ({jobs} workers)", quiet=not output.progress) as progress:
+        codes = supervisor.watch(total, lambda p: progress.update(p.finished, p.best, p.counts))
+    if output.as_json:
         typer.echo(json.dumps({"study": name, "jobs": jobs, "exit_codes": codes,
-                               "counts": trial_state_counts(engine, name)}))
+                               "counts": trial_state_counts(open_storage(url), name)}))
     return max(codes)
 
 
@@ -143,11 +125,9 @@ def worker(
 
     Example: tuner worker digits-mlp --storage postgresql+psycopg://tuner@db/tuner --jobs 2
     """
-    url = storage_url(storage)
-    options = dict(n_trials=n_trials, timeout=timeout, quiet=quiet, as_json=as_json,
-                   heartbeat_interval=heartbeat_interval, grace_period=grace_period)
-    code = _run_processes(url, name, jobs, **options) if jobs > 1 else _run_here(url, name, **options)
-    raise typer.Exit(code)
+    options = WorkerOptions(n_trials=n_trials, timeout=timeout, heartbeat_interval=heartbeat_interval,
+                            grace_period=grace_period)
+    raise typer.Exit(_run_workers(storage_url(storage), name, jobs, options, _Output(quiet, as_json)))
 
 
 def run(
@@ -169,13 +149,12 @@ def run(
     study_name, created = create_study(url, spec, name=name, load_if_exists=True)
     if not quiet and not as_json:
         stderr.print(f"{'created' if created else 'resuming'} study '{study_name}'")
-    options = dict(n_trials=n_trials, timeout=timeout, quiet=quiet, as_json=as_json,
-                   heartbeat_interval=10, grace_period=60)
-    code = _run_processes(url, study_name, jobs, **options) if jobs > 1 else _run_here(url, study_name, **options)
+    options = WorkerOptions(n_trials=n_trials, timeout=timeout)
+    code = _run_workers(url, study_name, jobs, options, _Output(quiet, as_json))
     if code == 0:
         from tuner.analysis.notes import publish  # plotly and optuna-dashboard load only here
 
-        publish(url, study_name)  # the study's note and curve chart, for `tuner dashboard`
+        publish(open_study(url, study_name))  # the study's note and curve chart, for `tuner dashboard`
         if not quiet and not as_json:
             print_summary(url, study_name)
     raise typer.Exit(code)

@@ -1,7 +1,8 @@
-"""Engines and Optuna storages: small pools, live-connection checks, timeouts, one cache per process.
+"""Engines: small pools, live-connection checks, timeouts, one cache per process.
 
-Engines and `RDBStorage` objects hold connection pools, which must not cross a `fork`: both caches are keyed
-by `os.getpid()`, so a forked worker builds its own on first use.
+Engines (and the Optuna storages of `optuna_adapter`, which hold an engine of their own) hold connection
+pools, which must not cross a `fork`: `process_cached` keys its cache by `os.getpid()`, so a forked worker
+builds its own on first use, and `dispose_engines` closes every pool of the cache.
 
 Pool sizes are small on purpose: every worker process holds one tuner engine and one Optuna storage, and
 many workers x default pools (5 + 10 overflow each) exhaust PostgreSQL's `max_connections`.
@@ -10,13 +11,14 @@ many workers x default pools (5 + 10 overflow each) exhaust PostgreSQL's `max_co
 from __future__ import annotations
 
 import os
-import warnings
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-import optuna
 import sqlalchemy
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.exc import DBAPIError, NoSuchModuleError, SQLAlchemyError
 
 from tuner.errors import StorageError
@@ -34,8 +36,9 @@ _DRIVER_HINTS = {
     "sqlite": "sqlite:///path/to/file.db",
 }
 
-_engines: dict[tuple[str, int], Engine] = {}
-_storages: dict[tuple[str, int, int | None, int | None, int | None], optuna.storages.RDBStorage] = {}
+_T = TypeVar("_T")
+# (kind, URL with password, pid, *options) -> an Engine, or an object holding one in `.engine`
+_cache: dict[tuple, Any] = {}
 
 
 def is_sqlite_memory(url: URL) -> bool:
@@ -70,12 +73,19 @@ def make_engine(url: str | URL) -> Engine:
     Creating the engine does not connect: call `check_connection` for a clear error on an unreachable server.
     """
     parsed = parse_url(url)
-    key = (parsed.render_as_string(hide_password=False), os.getpid())
-    engine = _engines.get(key)
-    if engine is None:
-        engine = _create_engine(parsed)
-        _engines[key] = engine
-    return engine
+    return process_cached("engine", parsed, (), lambda: _create_engine(parsed))
+
+
+def process_cached(kind: str, url: URL, options: tuple, build: Callable[[], _T]) -> _T:
+    """The object `build()` made for (kind, url, options) in this process, built on first use.
+
+    The object must be an Engine or hold one in `.engine`, so that `dispose_engines` can close its pool.
+    """
+    key = (kind, url.render_as_string(hide_password=False), os.getpid(), *options)
+    item = _cache.get(key)
+    if item is None:
+        item = _cache[key] = build()
+    return item
 
 
 def dispose_engines(url: str | URL | None = None) -> None:
@@ -84,10 +94,9 @@ def dispose_engines(url: str | URL | None = None) -> None:
     For tests and tools that drop a database: the server refuses while connections to it are open.
     """
     target = None if url is None else parse_url(url).render_as_string(hide_password=False)
-    for cache in (_engines, _storages):
-        for key in [k for k in cache if target is None or k[0] == target]:
-            item = cache.pop(key)
-            (item if isinstance(item, Engine) else item.engine).dispose()
+    for key in [k for k in _cache if target is None or k[1] == target]:
+        item = _cache.pop(key)
+        (item if isinstance(item, Engine) else item.engine).dispose()
 
 
 def _create_engine(url: URL) -> Engine:
@@ -107,7 +116,7 @@ def _create_engine(url: URL) -> Engine:
     return engine
 
 
-def _sqlite_on_connect(dbapi_connection, connection_record) -> None:  # noqa: ANN001 - DBAPI objects
+def _sqlite_on_connect(dbapi_connection: DBAPIConnection, connection_record: ConnectionPoolEntry) -> None:
     # WAL lets readers (the dashboard, `study list`) work while a worker writes; it is stored in the file.
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
@@ -148,49 +157,3 @@ def driver_reason(err: BaseException, url: URL) -> str:
     if url.password:
         reason = reason.replace(str(url.password), "***")
     return reason
-
-
-def optuna_storage(
-    url: str | URL,
-    *,
-    heartbeat_interval: int | None = None,
-    grace_period: int | None = None,
-    max_retry: int | None = 3,
-) -> optuna.storages.RDBStorage:
-    """Optuna's `RDBStorage` for `url` with the same pool settings as `make_engine` (cached per process).
-
-    With `heartbeat_interval`, running trials record heartbeats, a trial without one for `grace_period` s
-    is failed as stale, and `RetryHeartbeatStaleTrialCallback(max_retry)` queues a copy of it (same
-    parameters) as WAITING. Keep the grace period generous: a live but slow worker whose trial was failed
-    by another dies on an assertion.
-    """
-    parsed = parse_url(url)
-    key = (parsed.render_as_string(hide_password=False), os.getpid(), heartbeat_interval, grace_period, max_retry)
-    storage = _storages.get(key)
-    if storage is not None:
-        return storage
-    engine = make_engine(parsed)  # a clear StorageError for an unknown dialect or a missing driver
-    if parsed.get_backend_name() == "sqlite" and not is_sqlite_memory(parsed):
-        # Our engine's connect event switches the file to WAL before Optuna's engine first opens it.
-        with engine.connect():
-            pass
-    callback = None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        if heartbeat_interval is not None:
-            callback = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
-        try:
-            storage = optuna.storages.RDBStorage(
-                # RDBStorage runs str.format on the URL: braces (in a database name, say) must be doubled.
-                url=parsed.render_as_string(hide_password=False).replace("{", "{{").replace("}", "}}"),
-                engine_kwargs=engine_kwargs(parsed),
-                heartbeat_interval=heartbeat_interval,
-                grace_period=grace_period,
-                heartbeat_stale_trial_callback=callback,
-            )
-        except ImportError as err:
-            raise StorageError(f"the driver of {redact(parsed)} is not installed ({err})") from None
-        except SQLAlchemyError as err:
-            raise StorageError(f"cannot open the Optuna storage at {redact(parsed)}: {driver_reason(err, parsed)}") from None
-    _storages[key] = storage
-    return storage

@@ -11,6 +11,7 @@ that is behind or ahead of the code. An existing schema is never migrated silent
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -19,7 +20,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import inspect
-from sqlalchemy.engine import URL, Engine
+from sqlalchemy.engine import URL, Connection, Engine
+from sqlalchemy.schema import SchemaItem
 
 import tuner
 from tuner.errors import SchemaError
@@ -40,7 +42,8 @@ def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
     return table is None or table.startswith(PREFIX)
 
 
-def include_object(obj, name: str | None, type_: str, reflected: bool, compare_to) -> bool:  # noqa: ANN001
+def include_object(obj: SchemaItem, name: str | None, type_: str, reflected: bool,
+                   compare_to: SchemaItem | None) -> bool:
     """Alembic filter (env.py): compare only tuner's tables, so autogenerate never touches Optuna's."""
     if type_ == "table":
         return name is not None and name.startswith(PREFIX)
@@ -57,7 +60,7 @@ def script_location() -> Path:
     raise SchemaError(f"tuner's migrations are missing (no {package / '_alembic'}): reinstall tuner")
 
 
-def alembic_config(connection=None) -> Config:  # noqa: ANN001 - a SQLAlchemy Connection
+def alembic_config(connection: Connection | None = None) -> Config:
     """Alembic's config for tuner's history; `connection` is handed to `env.py` to migrate on."""
     config = Config()
     config.set_main_option("script_location", str(script_location()).replace("%", "%%"))
@@ -102,7 +105,7 @@ def downgrade(url: str | URL, revision: str) -> None:
     _run(engine, command.downgrade, revision)
 
 
-def _run(engine: Engine, step, revision: str) -> None:  # noqa: ANN001 - an alembic.command function
+def _run(engine: Engine, step: Callable[[Config, str], None], revision: str) -> None:
     known = [s.revision for s in _script().walk_revisions()]
     try:
         with study_lock(engine, _SCHEMA_LOCK), engine.begin() as connection:

@@ -1,4 +1,4 @@
-"""Reading and writing the project's records: studies, learning curves, workers; and Optuna's trial counts.
+"""Reading and writing the project's records: studies, learning curves, workers.
 
 Every function takes an engine and runs one transaction (`engine.begin()`), all SQL through SQLAlchemy
 Core with bound parameters. Curve values that are not finite are stored as NULL (see `tables`).
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Column, Integer, MetaData, String, Table, cast, delete, func, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -21,12 +21,6 @@ from tuner.errors import StorageError, StudyExistsError, StudyNotFoundError
 from tuner.storage.tables import WORKER_STATUSES, curves, studies, utcnow, workers
 
 CURVE_FIELDS = ("train_loss", "val_loss", "val_accuracy", "lr", "seconds")
-
-# Optuna's own tables, read-only and only the columns counted here (its schema is Optuna's to change).
-_optuna = MetaData()
-_optuna_studies = Table("studies", _optuna, Column("study_id", Integer), Column("study_name", String))
-_optuna_trials = Table("trials", _optuna, Column("trial_id", Integer), Column("study_id", Integer), Column("state", String))
-_optuna_heartbeats = Table("trial_heartbeats", _optuna, Column("trial_id", Integer))
 
 _UNSET: Any = object()
 
@@ -231,26 +225,6 @@ def fail_stale_workers(engine: Engine, study_name: str, *, grace_period: float, 
     return ids
 
 
-def running_trials_without_heartbeat(engine: Engine, study_name: str) -> list[int]:
-    """Trial ids of the study's RUNNING trials that have no heartbeat row (read-only, Optuna's tables).
-
-    Optuna never counts such a trial as stale: a worker that died between claiming a trial and its first
-    heartbeat would leave it RUNNING for good.
-    """
-    query = (
-        select(_optuna_trials.c.trial_id)
-        .select_from(
-            _optuna_trials.join(_optuna_studies, _optuna_trials.c.study_id == _optuna_studies.c.study_id)
-            .outerjoin(_optuna_heartbeats, _optuna_heartbeats.c.trial_id == _optuna_trials.c.trial_id)
-        )
-        .where(_optuna_studies.c.study_name == study_name, cast(_optuna_trials.c.state, String) == "RUNNING",
-               _optuna_heartbeats.c.trial_id.is_(None))
-        .order_by(_optuna_trials.c.trial_id)
-    )
-    with engine.begin() as connection:
-        return [int(i) for i in connection.execute(query).scalars()]
-
-
 def list_workers(engine: Engine, study_name: str) -> list[WorkerRecord]:
     """The workers of a study, in the order they started."""
     with engine.begin() as connection:
@@ -258,23 +232,3 @@ def list_workers(engine: Engine, study_name: str) -> list[WorkerRecord]:
             select(workers).where(workers.c.study_name == study_name).order_by(workers.c.id)
         ).mappings().all()
     return [WorkerRecord(**row) for row in rows]
-
-
-def trial_state_counts(engine: Engine, study_name: str) -> dict[str, int]:
-    """{state name: count} of the study's trials, from Optuna's tables by COUNT(*) GROUP BY (read-only).
-
-    States with no trial are absent; an unknown study gives {}.
-    """
-    query = (
-        select(_optuna_trials.c.state, func.count())
-        .select_from(_optuna_trials.join(_optuna_studies, _optuna_trials.c.study_id == _optuna_studies.c.study_id))
-        .where(_optuna_studies.c.study_name == study_name)
-        .group_by(_optuna_trials.c.state)
-    )
-    with engine.begin() as connection:
-        rows = connection.execute(query).all()
-    return {_state_name(state): int(count) for state, count in rows}
-
-
-def _state_name(state: Any) -> str:
-    return getattr(state, "name", str(state))

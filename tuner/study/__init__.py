@@ -1,25 +1,26 @@
-"""Studies: spec files (parse + validate), the search space, the objective and the worker loop."""
+"""Studies: spec files, the search space, the objective, `"auto"` from the probes, the catalog, workers.
 
-from tuner.study.space import (
-    TrialConfig,
-    direction,
-    make_pruner,
-    make_sampler,
-    resolve_auto,
-    suggest,
-    trial_seed,
-)
+    spec       load_spec, parse_spec, spec_from_dict: TOML -> a validated, frozen StudySpec
+    params     the values of a spec's [search] table (fixed, choice, range, "auto", per layer)
+    space      suggest: a spec -> Optuna suggestions -> one trial's TrialConfig; samplers and pruners
+    objective  make_objective: one trial = one training run, its curve and its value
+    data       load_study_data: the study's dataset, the same split on every worker
+    autos      "auto" eps0 and init scales resolved from the probes, and the warm-start trial
+    catalog    create, list, delete and clean up studies
+    stale      failing and re-queueing the trials of dead workers
+    worker     the worker loop and its parts (claim, heartbeat, interrupt, supervisor)
+"""
+
+from tuner.study.space import TrialConfig, make_pruner, make_sampler, suggest, trial_seed
 from tuner.study.spec import StudySpec, load_spec, parse_spec, spec_from_dict
 
 __all__ = [
     "StudySpec",
     "TrialConfig",
-    "direction",
     "load_spec",
     "make_pruner",
     "make_sampler",
     "parse_spec",
-    "resolve_auto",
     "spec_from_dict",
     "suggest",
     "trial_seed",

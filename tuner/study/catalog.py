@@ -7,30 +7,32 @@ from the database rather than from a local file.
 from __future__ import annotations
 
 import json
-import warnings
 from dataclasses import dataclass
 
 import optuna
+from sqlalchemy.engine import Engine
 
 import tuner
-from tuner.errors import DataError, StudyExistsError, StudyNotFoundError
+from tuner.errors import StudyExistsError, StudyNotFoundError
 from tuner.nn.data import BUILTIN
 from tuner.storage import (
-    check_connection,
     delete_study_records,
-    ensure_schema,
     get_study,
     insert_study,
     list_study_records,
-    make_engine,
+    open_storage,
+    open_study,
     optuna_storage,
     study_lock,
     trial_state_counts,
 )
+from tuner.storage.optuna_adapter import has_optuna_tables, storage_of
 from tuner.storage.records import StudyRecord, fail_stale_workers
-from tuner.probe.study import SPREAD, resolve_spec_autos, warm_start_params
-from tuner.study.space import direction, has_auto, make_pruner, make_sampler, resolve_auto
+from tuner.study.autos import SPREAD, has_auto, resolve_auto, resolve_spec_autos, warm_start_params
+from tuner.study.data import load_study_data
+from tuner.study.space import make_pruner, make_sampler
 from tuner.study.spec import StudySpec, spec_from_dict
+from tuner.study.stale import fail_dead_trials
 
 SPEC_ATTR = "tuner_spec"
 
@@ -44,14 +46,6 @@ class StudySummary:
     n_trials: int
     counts: dict[str, int]
     best: float | None
-
-
-def open_storage(storage_url: str, *, create_if_empty: bool = False):  # noqa: ANN201 - an Engine
-    """An engine on a reachable database whose tuner schema is current (created if empty and asked)."""
-    engine = make_engine(storage_url)
-    check_connection(engine)
-    ensure_schema(engine, create_if_empty=create_if_empty)
-    return engine
 
 
 def create_study(
@@ -84,7 +78,7 @@ def create_study(
         study = optuna.create_study(
             study_name=study_name,
             storage=storage,
-            direction=direction(resolved),
+            direction=resolved.study.direction,
             sampler=make_sampler(resolved),
             pruner=make_pruner(resolved),
         )
@@ -94,28 +88,32 @@ def create_study(
             "pick another --name"
         ) from None
     try:
-        # A spec rebuilt from a dict has no TOML text; its JSON form is the record then.
-        spec_toml = spec.raw_toml if spec.raw_toml is not None else json.dumps(spec.to_dict(), indent=1)
-        insert_study(
-            engine, study_name, resolved.to_dict(), spec_toml, str(spec.source_path or ""),
-            init_guess=init_rec, lr_probe=lr_rec,
-        )
-        study.set_user_attr(SPEC_ATTR, json.dumps(resolved.to_dict(), sort_keys=True))
-        study.set_user_attr("tuner_version", tuner.__version__)
-        study.set_user_attr("objective", spec.study.objective)
-        if init_rec is not None:
-            study.set_user_attr("tuner_init_guess", {"scheme": init_rec["scheme"], "multipliers": init_rec["multipliers"]})
-        if lr_rec is not None:
-            suggestions = {o: r["suggestion"] for o, r in lr_rec["optimizers"].items()}
-            study.set_user_attr("tuner_lr_probe", {"range": lr_rec["range"], "suggestions": suggestions})
-        warm_start = warm_start_params(resolved, init_rec, lr_rec)
-        if warm_start:  # the study's first trial is the probes' guess
-            study.enqueue_trial(warm_start, user_attrs={"warm_start": "probe"})
+        _record(engine, study, spec, resolved, init_rec, lr_rec)
     except Exception:
         optuna.delete_study(study_name=study_name, storage=storage)
         delete_study_records(engine, study_name)
         raise
     return study_name, True
+
+
+def _record(engine: Engine, study: optuna.Study, spec: StudySpec, resolved: StudySpec,
+            init_rec: dict | None, lr_rec: dict | None) -> None:
+    """Store the study's record and attributes, and queue the probes' guess as its first trial."""
+    # A spec rebuilt from a dict has no TOML text; its JSON form is the record then.
+    spec_toml = spec.raw_toml if spec.raw_toml is not None else json.dumps(spec.to_dict(), indent=1)
+    insert_study(engine, study.study_name, resolved.to_dict(), spec_toml, str(spec.source_path or ""),
+                 init_guess=init_rec, lr_probe=lr_rec)
+    study.set_user_attr(SPEC_ATTR, json.dumps(resolved.to_dict(), sort_keys=True))
+    study.set_user_attr("tuner_version", tuner.__version__)
+    study.set_user_attr("objective", spec.study.objective)
+    if init_rec is not None:
+        study.set_user_attr("tuner_init_guess", {"scheme": init_rec["scheme"], "multipliers": init_rec["multipliers"]})
+    if lr_rec is not None:
+        suggestions = {o: r["suggestion"] for o, r in lr_rec["optimizers"].items()}
+        study.set_user_attr("tuner_lr_probe", {"range": lr_rec["range"], "suggestions": suggestions})
+    warm_start = warm_start_params(resolved, init_rec, lr_rec)
+    if warm_start:  # the study's first trial is the probes' guess
+        study.enqueue_trial(warm_start, user_attrs={"warm_start": "probe"})
 
 
 def _resolve_autos(spec: StudySpec) -> tuple[StudySpec, dict | None, dict | None]:
@@ -126,14 +124,7 @@ def _resolve_autos(spec: StudySpec) -> tuple[StudySpec, dict | None, dict | None
     """
     if not has_auto(spec) and spec.data.source in BUILTIN:
         return spec, None, None
-    from tuner.study.worker import load_study_data  # the worker imports this module
-
     data = load_study_data(spec)
-    if spec.study.objective == "val_accuracy" and data.task != "classification":
-        raise DataError(
-            f"{spec.data.source}: holds a regression target (floating-point y), but study.objective = "
-            "'val_accuracy' needs integer or string class labels; use objective = 'val_loss' or integer labels"
-        )
     if not has_auto(spec):
         return spec, None, None
     return resolve_spec_autos(spec, data)
@@ -148,23 +139,14 @@ def _stored_form(spec: StudySpec, existing: StudyRecord) -> StudySpec:
     return resolve_auto(spec, init_scale_guess=guess, eps0_range=eps0_range, spread=SPREAD)
 
 
-def load_optuna_study(storage_url: str, study_name: str) -> optuna.Study:
-    """The Optuna study of that name; a missing one names those that exist."""
-    storage = optuna_storage(storage_url)
-    try:
-        return optuna.load_study(study_name=study_name, storage=storage)
-    except KeyError:
-        names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
-        known = ", ".join(sorted(names)) if names else "none"
-        raise StudyNotFoundError(f"no study named '{study_name}' (studies: {known})") from None
-
-
 def list_studies(storage_url: str) -> list[StudySummary]:
     """Every study in the storage with its counts by state and best value."""
     engine = open_storage(storage_url)
+    if not has_optuna_tables(engine):
+        return []
     tuner_studies = {r.name: r for r in list_study_records(engine)}
     summaries = []
-    for s in optuna.get_all_study_summaries(optuna_storage(storage_url), include_best_trial=True):
+    for s in optuna.get_all_study_summaries(optuna_storage(storage_url, create_tables=False), include_best_trial=True):
         record = tuner_studies.get(s.study_name)
         n_trials = int(record.spec["study"]["n_trials"]) if record is not None else s.n_trials
         best = s.best_trial.value if s.best_trial is not None else None
@@ -182,10 +164,9 @@ def list_studies(storage_url: str) -> list[StudySummary]:
 
 def delete_study(storage_url: str, study_name: str) -> None:
     """Delete the Optuna study and every tuner record of it."""
-    engine = open_storage(storage_url)
-    load_optuna_study(storage_url, study_name)
-    optuna.delete_study(study_name=study_name, storage=optuna_storage(storage_url))
-    delete_study_records(engine, study_name)
+    handle = open_study(storage_url, study_name)
+    optuna.delete_study(study_name=study_name, storage=storage_of(handle.study))
+    delete_study_records(handle.engine, study_name)
 
 
 def cleanup_study(storage_url: str, study_name: str, *, grace_period: int = 60) -> list[int]:
@@ -194,25 +175,20 @@ def cleanup_study(storage_url: str, study_name: str, *, grace_period: int = 60) 
     Each failed trial is queued again with the same parameters, as a live worker would have done. Workers
     still `running` in `tuner_workers` but not seen for `grace_period` s are marked `failed`.
     """
-    from tuner.study.worker import _fail_unbeaten_trials  # the worker imports this module
-
-    engine = open_storage(storage_url)
-    load_optuna_study(storage_url, study_name)
-    storage = optuna_storage(storage_url, heartbeat_interval=max(1, grace_period // 2), grace_period=grace_period)
-    study = optuna.load_study(study_name=study_name, storage=storage)
-    before = {t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))}
+    handle = open_study(storage_url, study_name, heartbeat_interval=max(1, grace_period // 2),
+                        grace_period=grace_period)
+    engine, study = handle.engine, handle.study
+    running = (optuna.trial.TrialState.RUNNING,)
+    before = {t.number for t in study.get_trials(deepcopy=False, states=running)}
     with study_lock(engine, study_name):  # a worker claiming at the same moment sees either all or none
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)
-        _fail_unbeaten_trials(study, engine, study_name, grace_period)
-    after = {t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))}
+        fail_dead_trials(study, engine, grace_period)
+    after = {t.number for t in study.get_trials(deepcopy=False, states=running)}
     fail_stale_workers(engine, study_name, grace_period=grace_period,
                        message=f"not seen for {grace_period} s: marked failed by 'tuner study cleanup'")
     return sorted(before - after)
 
 
-def load_study_spec(engine, study_name: str) -> StudySpec:  # noqa: ANN001 - an Engine
+def load_study_spec(engine: Engine, study_name: str) -> StudySpec:
     """The validated spec stored with the study; a missing study names the ones that exist."""
     record = get_study(engine, study_name)
     if record is None:

@@ -22,7 +22,8 @@ import optuna
 from tuner.errors import TrialTimeoutError, TunerError
 from tuner.nn.data import Dataset
 from tuner.nn.mlp import MLP
-from tuner.nn.train import EpochRecord, train
+from tuner.nn.train import EpochRecord, TrainResult, train
+from tuner.optim import Optimizer
 from tuner.optim import make as make_optimizer
 from tuner.study.space import TrialConfig, suggest, trial_seed
 from tuner.study.spec import StudySpec
@@ -38,10 +39,9 @@ def layer_sizes(spec: StudySpec, data: Dataset) -> list[int]:
 
 
 def metric_of(spec: StudySpec, record: EpochRecord) -> float:
-    """The value the study optimises, read off one epoch's record."""
-    if spec.study.objective == "val_accuracy":
-        return float(record.val_accuracy) if record.val_accuracy is not None else math.nan
-    return float(record.val_loss)
+    """The value the study optimises, read off one epoch's record (NaN where the record has none)."""
+    value = getattr(record, spec.study.objective)
+    return math.nan if value is None else float(value)
 
 
 def build_model(spec: StudySpec, data: Dataset, config: TrialConfig, rng: np.random.Generator) -> MLP:
@@ -49,12 +49,12 @@ def build_model(spec: StudySpec, data: Dataset, config: TrialConfig, rng: np.ran
     return MLP(
         layer_sizes(spec, data),
         spec.model.activation,
-        loss="cross_entropy" if data.task == "classification" else "mse",
+        loss="cross_entropy" if data.is_classification else "mse",
         init=config.init,
         init_scale=list(config.init_scales),
         bias=spec.model.bias,
         bias_value=spec.model.bias_value,
-        class_frequencies=data.class_frequencies if data.task == "classification" else None,
+        class_frequencies=data.class_frequencies,
         dtype=np.dtype(spec.train.dtype),
         rng=rng,
     )
@@ -65,7 +65,7 @@ def total_steps(spec: StudySpec, data: Dataset) -> int:
     return spec.train.epochs * math.ceil(len(data.x_train) / spec.train.batch_size)
 
 
-def build_optimizer(spec: StudySpec, data: Dataset, config: TrialConfig):  # noqa: ANN201 - an Optimizer
+def build_optimizer(spec: StudySpec, data: Dataset, config: TrialConfig) -> Optimizer:
     """The trial's optimizer; τ is `tau_fraction` of the run's iterations (eq. 8.14)."""
     hparams = dict(config.hparams)
     tau_fraction = hparams.pop("tau_fraction", 1.0)
@@ -73,7 +73,49 @@ def build_optimizer(spec: StudySpec, data: Dataset, config: TrialConfig):  # noq
     return make_optimizer(config.optimizer, tau=tau, clip_norm=spec.train.clip_norm, **hparams)
 
 
-CurveWriter = Callable[[int, int | None, list[dict]], None]
+CurveWriter = Callable[[optuna.trial.BaseTrial, list[dict]], None]
+Guard = Callable[[], contextlib.AbstractContextManager]
+
+
+class _EpochWatch:
+    """The `on_epoch` of one trial: reports each epoch for pruning, and ends the run on a prune, a stop
+    or the time budget. It keeps the epochs' records for the curve."""
+
+    def __init__(self, spec: StudySpec, trial: optuna.trial.BaseTrial, guard: Guard,
+                 stop: threading.Event | None) -> None:
+        self.spec, self.trial, self.guard, self.stop = spec, trial, guard, stop
+        self.records: list[EpochRecord] = []
+        self.started = time.monotonic()
+
+    def __call__(self, record: EpochRecord) -> None:
+        self.records.append(record)
+        value = metric_of(self.spec, record)
+        if math.isfinite(value):
+            with self.guard():
+                self.trial.report(value, record.epoch)
+                prune = self.trial.should_prune()
+            if prune:
+                raise optuna.TrialPruned(f"pruned at epoch {record.epoch} with {value:.6g}")
+        if self.stop is not None and self.stop.is_set():
+            raise WorkerStopping(f"worker stopped during epoch {record.epoch}")
+        budget, elapsed = self.spec.study.time_budget, time.monotonic() - self.started
+        if budget is not None and elapsed > budget and record.epoch < self.spec.train.epochs:
+            raise TrialTimeoutError(
+                f"time budget of {budget:g} s exceeded after {record.epoch} epochs ({elapsed:.1f} s)"
+            )
+
+
+def _value(spec: StudySpec, trial: optuna.trial.BaseTrial, result: TrainResult, guard: Guard) -> float:
+    """The trial's value: its best epoch's metric. A diverged run is labelled and pruned."""
+    if result.diverged:  # absent means False: one write fewer for every healthy trial
+        with guard():
+            trial.set_user_attr("diverged", True)
+            trial.set_user_attr("reason", f"diverged: {result.reason}")
+        raise optuna.TrialPruned(f"diverged: {result.reason}")
+    finite = [v for v in (metric_of(spec, r) for r in result.history) if math.isfinite(v)]
+    if not finite:
+        raise optuna.TrialPruned("no finite validation metric")
+    return max(finite) if spec.study.direction == "maximize" else min(finite)
 
 
 def make_objective(
@@ -82,63 +124,31 @@ def make_objective(
     *,
     write_curve: CurveWriter | None = None,
     stop: threading.Event | None = None,
-    guard: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
+    guard: Guard = contextlib.nullcontext,
 ) -> Callable[[optuna.trial.BaseTrial], float]:
     """Return `objective(trial) -> value` for `spec` trained on `data`.
 
-    `write_curve(trial_number, trial_id, rows)` stores the per-epoch curve (the worker passes the storage's
+    `write_curve(trial, rows)` stores the per-epoch curve (the worker passes the storage's
     writer); `stop` is set by the worker's signal handler and ends the running trial at the next epoch.
     Every database write of the trial (suggestions, attributes, reports) runs inside `guard()`: the worker
     passes a guard under which a signal only sets `stop`, so no write is cut in half.
     """
-    sizes = layer_sizes(spec, data)
-    n_layers = len(sizes) - 1
-    budget = spec.study.time_budget
 
     def objective(trial: optuna.trial.BaseTrial) -> float:
         seed = trial_seed(spec.study.seed, trial.number)
         with guard():
-            config = suggest(trial, spec, n_layers)
+            config = suggest(trial, spec)
             # One attribute holds the whole record: each set_user_attr is a database write.
             trial.set_user_attr("config", {**config.params, "seed": seed})
         rng = np.random.default_rng(seed)
         model = build_model(spec, data, config, rng)
         optimizer = build_optimizer(spec, data, config)
-        records: list[EpochRecord] = []
-        started = time.monotonic()
-
-        def on_epoch(record: EpochRecord) -> None:
-            records.append(record)
-            value = metric_of(spec, record)
-            if math.isfinite(value):
-                with guard():
-                    trial.report(value, record.epoch)
-                    prune = trial.should_prune()
-                if prune:
-                    raise optuna.TrialPruned(f"pruned at epoch {record.epoch} with {value:.6g}")
-            if stop is not None and stop.is_set():
-                raise WorkerStopping(f"worker stopped during epoch {record.epoch}")
-            elapsed = time.monotonic() - started
-            if budget is not None and elapsed > budget and record.epoch < spec.train.epochs:
-                raise TrialTimeoutError(
-                    f"time budget of {budget:g} s exceeded after {record.epoch} epochs ({elapsed:.1f} s)"
-                )
-
+        watch = _EpochWatch(spec, trial, guard, stop)
         try:
-            result = train(model, optimizer, data, spec.train.epochs, spec.train.batch_size, rng, on_epoch)
+            result = train(model, optimizer, data, spec.train.epochs, spec.train.batch_size, rng, watch)
         finally:
-            if write_curve is not None and records:
-                write_curve(trial.number, getattr(trial, "_trial_id", None), [asdict(r) for r in records])
-
-        if result.diverged:  # absent means False: one write fewer for every healthy trial
-            with guard():
-                trial.set_user_attr("diverged", True)
-                trial.set_user_attr("reason", f"diverged: {result.reason}")
-            raise optuna.TrialPruned(f"diverged: {result.reason}")
-        values = [metric_of(spec, r) for r in result.history]
-        finite = [v for v in values if math.isfinite(v)]
-        if not finite:
-            raise optuna.TrialPruned("no finite validation metric")
-        return max(finite) if spec.study.objective == "val_accuracy" else min(finite)
+            if write_curve is not None and watch.records:
+                write_curve(trial, [asdict(r) for r in watch.records])
+        return _value(spec, trial, result, guard)
 
     return objective

@@ -10,7 +10,6 @@ optimizer's sub-space is modelled on its own.
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,7 +57,7 @@ def _suggest(trial: optuna.trial.BaseTrial, name: str, param: Param, label: str)
     raise SpecError(f"{label}: search.{key}: cannot suggest {param!r}")
 
 
-def suggest(trial: optuna.trial.BaseTrial, spec: StudySpec, n_layers: int) -> TrialConfig:
+def suggest(trial: optuna.trial.BaseTrial, spec: StudySpec) -> TrialConfig:
     """Ask `trial` (any Optuna trial, `FixedTrial` included) for the values the spec leaves open."""
     search, label = spec.search, spec.label
     params: dict[str, Any] = {}
@@ -78,75 +77,17 @@ def suggest(trial: optuna.trial.BaseTrial, spec: StudySpec, n_layers: int) -> Tr
     hparams["eps_tau"] = params["eps_tau"] = ratio * eps0
     hparams["tau_fraction"] = float(value("tau_fraction", search.tau_fraction))
     init = value("init", search.init)
-    return TrialConfig(optimizer, hparams, init, _init_scales(spec, n_layers, value), params)
+    return TrialConfig(optimizer, hparams, init, _init_scales(spec, value), params)
 
 
-def _init_scales(spec: StudySpec, n_layers: int, value: Callable[[str, Param], Any]) -> tuple[float, ...]:
-    scale = spec.search.init_scale
+def _init_scales(spec: StudySpec, value: Callable[[str, Param], Any]) -> tuple[float, ...]:
+    """One multiplier per dense layer (the spec checked that a per-layer list has one entry each)."""
+    scale, n_layers = spec.search.init_scale, spec.model.n_layers
     if isinstance(scale, PerLayer):
-        if len(scale.values) != n_layers:
-            raise SpecError(
-                f"{spec.label}: search.init_scale: expected {n_layers} entries (one per dense layer), "
-                f"got {len(scale.values)}"
-            )
         return tuple(float(value(f"init_scale_{i}", p)) for i, p in enumerate(scale.values))
     if isinstance(scale, Fixed) or spec.search.init_scale_shared:
         return (float(value("init_scale", scale)),) * n_layers
     return tuple(float(value(f"init_scale_{i}", scale)) for i in range(n_layers))
-
-
-def resolve_auto(
-    spec: StudySpec,
-    *,
-    init_scale_guess: list[float] | None = None,
-    eps0_range: tuple[float, float] | None = None,
-    spread: float = 4.0,
-) -> StudySpec:
-    """Replace `"auto"` with log ranges centred on the probes' results; other values are left alone.
-
-    init_scale: per layer `guess/spread .. guess*spread` (with `init_scale_shared`, one range centred on
-    the geometric mean of the guesses). eps0: `eps0_range`, searched on a log scale.
-    """
-    label, search = spec.label, spec.search
-    if not (math.isfinite(spread) and spread > 1):
-        raise SpecError(f"{label}: spread must be > 1, got {spread!r}")
-    update: dict[str, Param] = {}
-    if isinstance(search.eps0, Auto):
-        if eps0_range is None:
-            raise SpecError(f"{label}: search.eps0: 'auto' needs the learning-rate probe's range, got none")
-        low, high = (float(v) for v in eps0_range)
-        if not (0 < low < high and math.isfinite(high)):
-            raise SpecError(f"{label}: search.eps0: the probe's range must have 0 < low < high, got {eps0_range!r}")
-        update["eps0"] = Range(low, high, log=True)
-    if isinstance(search.init_scale, Auto):
-        n_layers = spec.model.n_layers
-        if init_scale_guess is None:
-            raise SpecError(f"{label}: search.init_scale: 'auto' needs the init-scale guess, got none")
-        guess = [float(g) for g in init_scale_guess]
-        if len(guess) != n_layers:
-            raise SpecError(
-                f"{label}: search.init_scale: the guess needs {n_layers} values (one per dense layer), got {len(guess)}"
-            )
-        if not all(math.isfinite(g) and g > 0 for g in guess):
-            raise SpecError(f"{label}: search.init_scale: the guess must be finite and > 0, got {guess!r}")
-        if search.init_scale_shared:
-            centre = math.exp(sum(math.log(g) for g in guess) / len(guess))
-            update["init_scale"] = Range(centre / spread, centre * spread, log=True)
-        else:
-            update["init_scale"] = PerLayer(tuple(Range(g / spread, g * spread, log=True) for g in guess))
-    if not update:
-        return spec
-    return spec.model_copy(update={"search": search.model_copy(update=update)})
-
-
-def has_auto(spec: StudySpec) -> bool:
-    """Whether the spec still holds an `"auto"` value (the probes must run before trials)."""
-    return isinstance(spec.search.eps0, Auto) or isinstance(spec.search.init_scale, Auto)
-
-
-def direction(spec: StudySpec) -> str:
-    """`maximize` for validation accuracy, `minimize` for validation loss."""
-    return "maximize" if spec.study.objective == "val_accuracy" else "minimize"
 
 
 def make_sampler(spec: StudySpec, *, seed: int | None = None) -> optuna.samplers.BaseSampler:

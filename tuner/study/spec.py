@@ -7,7 +7,7 @@ value (`studies/x.toml: search.eps0: low must be < high, got low=1.0, high=0.1`)
 
 A `[search]` value is one of: a number or a name (fixed, never suggested), a list (a categorical choice),
 a table `{low, high, log, step}` (a range), or `"auto"` (eps0 and init_scale only: replaced by
-`tuner.study.space.resolve_auto` from the probes before any trial runs). `init_scale` may also be a list
+`tuner.study.autos.resolve_auto` from the probes before any trial runs). `init_scale` may also be a list
 with one number or range per dense layer.
 
 `spec.to_dict()` is what the database stores (JSON-able, data paths absolute); `spec_from_dict(d)` reads it
@@ -20,185 +20,26 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    PlainValidator,
-    Strict,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tuner.errors import SpecError
-from tuner.nn.activations import ACTIVATIONS
-from tuner.nn.data import BUILTIN as DATA_SOURCES
-from tuner.nn.init import BIASES
-from tuner.optim import OPTIMIZERS
-from tuner.study.params import (
-    RULES,
-    Choice,
-    Fixed,
-    Param,
-    PerLayer,
-    Range,
-    dump_param,
-    fail,
-    known_names,
-    parse_param,
+from tuner.nn.data import BUILTIN_TASKS
+from tuner.study.params import PerLayer, fail, known_names
+from tuner.study.sections import (
+    OBJECTIVES,
+    OPTIONAL_HPARAMS,
+    DataSection,
+    ModelSection,
+    SearchSection,
+    StudySection,
+    TrainSection,
 )
 
-DATA_SUFFIXES = (".npz", ".csv")
-SAMPLERS = ("tpe", "random", "qmc")
-PRUNERS = ("none", "median", "successive_halving", "hyperband")
-OBJECTIVES = ("val_accuracy", "val_loss")
-DTYPES = ("float32", "float64")
-OPTIONAL_HPARAMS = ("alpha", "rho", "rho1", "rho2", "delta")  # each taken by some optimizers only
+__all__ = ["OBJECTIVES", "OPTIONAL_HPARAMS", "StudySpec", "load_spec", "parse_spec", "spec_from_dict"]
+
 SECTIONS = ("study", "data", "model", "train", "search")
-
-
-def _param(name: str) -> Any:
-    return Annotated[
-        Param | None, PlainValidator(partial(parse_param, rule=RULES[name])), PlainSerializer(dump_param)
-    ]
-
-
-def _one_of(names: tuple[str, ...], what: str) -> AfterValidator:
-    def check(value: str) -> str:
-        if value not in names:
-            raise fail(f"unknown {what} {value!r} (known: {known_names(names)})")
-        return value
-
-    return AfterValidator(check)
-
-
-Int = Annotated[int, Strict()]
-Float = Annotated[float, Strict()]
-Bool = Annotated[bool, Strict()]
-Str = Annotated[str, Strict()]
-Positive = Annotated[float, Strict(), Field(gt=0)]
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Sections
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class StudySection(_Section):
-    """`[study]`: what is optimised, how many trials, and the sampler and pruner."""
-
-    name: Annotated[Str, Field(min_length=1)] = "study"
-    objective: Annotated[Str, _one_of(OBJECTIVES, "objective")] = "val_accuracy"
-    n_trials: Annotated[Int, Field(ge=1)] = 50
-    seed: Annotated[Int, Field(ge=0)] = 0
-    sampler: Annotated[Str, _one_of(SAMPLERS, "sampler")] = "tpe"
-    pruner: Annotated[Str, _one_of(PRUNERS, "pruner")] = "median"
-    time_budget: Positive | None = None
-    n_startup_trials: Annotated[Int, Field(ge=0)] | None = None
-    n_warmup_epochs: Annotated[Int, Field(ge=0)] | None = None
-
-
-class DataSection(_Section):
-    """`[data]`: a built-in dataset name, or a .npz/.csv path (stored absolute)."""
-
-    source: Str
-    val_fraction: Annotated[Float, Field(gt=0, lt=1)] = 0.2
-    target: Str | None = None
-    standardize: Bool = True
-
-    @field_validator("source")
-    @classmethod
-    def _resolve_source(cls, source: str, info: ValidationInfo) -> str:
-        if source in DATA_SOURCES:
-            return source
-        if Path(source).suffix.lower() not in DATA_SUFFIXES:
-            raise fail(f"unknown source {source!r} (known: {known_names(DATA_SOURCES)}, or a path to a .npz or .csv file)")
-        context = info.context or {}
-        path = Path(source).expanduser()
-        if not path.is_absolute():
-            path = Path(context.get("base_dir") or Path.cwd()) / path
-        path = path.resolve()
-        if context.get("check_files") and not path.is_file():
-            raise fail(f"no such file {str(path)!r}")
-        return str(path)
-
-    @model_validator(mode="after")
-    def _target_needs_csv(self) -> DataSection:
-        if self.target is not None and not self.source.lower().endswith(".csv"):
-            raise fail(f"used only with a .csv source, got source {self.source!r}", at="data.target")
-        return self
-
-
-class ModelSection(_Section):
-    """`[model]`: hidden sizes and activation; the input and output sizes come from the data."""
-
-    hidden: tuple[Annotated[Int, Field(ge=1)], ...] = (128,)
-    activation: Annotated[Str, _one_of(ACTIVATIONS, "activation")] = "relu"
-    bias: Annotated[Str, _one_of(BIASES, "bias")] = "zeros"
-    bias_value: Float = 0.0
-
-    @property
-    def n_layers(self) -> int:
-        """Dense layers: the hidden ones plus the output layer."""
-        return len(self.hidden) + 1
-
-    @model_validator(mode="after")
-    def _bias_value_needs_constant(self) -> ModelSection:
-        if self.bias_value != 0.0 and self.bias != "constant":
-            raise fail(
-                f"used only with bias = 'constant', got bias = {self.bias!r}, bias_value = {self.bias_value!r}",
-                at="model.bias_value",
-            )
-        return self
-
-
-class TrainSection(_Section):
-    """`[train]`: the length of a run and its numeric type."""
-
-    epochs: Annotated[Int, Field(ge=1)] = 30
-    batch_size: Annotated[Int, Field(ge=1)] = 64
-    clip_norm: Positive | None = None
-    dtype: Annotated[Str, _one_of(DTYPES, "dtype")] = "float32"
-
-
-class SearchSection(_Section):
-    """`[search]`: the search space. `None` for alpha, rho, rho1, rho2, delta = the optimizer's default."""
-
-    optimizer: _param("optimizer") = Choice(OPTIMIZERS)
-    eps0: _param("eps0") = Range(1e-4, 1.0, log=True)
-    alpha: _param("alpha") = None
-    rho: _param("rho") = None
-    rho1: _param("rho1") = None
-    rho2: _param("rho2") = None
-    delta: _param("delta") = None
-    eps_tau_ratio: _param("eps_tau_ratio") = Fixed(0.01)
-    tau_fraction: _param("tau_fraction") = Fixed(1.0)
-    init: _param("init") = Fixed("he")
-    init_scale: _param("init_scale") = Fixed(1.0)
-    init_scale_shared: Bool = False
-
-    @field_validator("optimizer", "eps0", "eps_tau_ratio", "tau_fraction", "init", "init_scale")
-    @classmethod
-    def _required(cls, value: Param | None) -> Param:
-        if value is None:
-            raise fail("must not be empty")
-        return value
-
-    @property
-    def optimizers(self) -> tuple[str, ...]:
-        """Every optimizer the search may pick."""
-        return self.optimizer.values if isinstance(self.optimizer, Choice) else (self.optimizer.value,)
 
 
 class StudySpec(BaseModel):
@@ -217,13 +58,14 @@ class StudySpec(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> StudySpec:
-        regression = self.data.source == "synthetic_regression"
-        if regression and self.study.objective == "val_accuracy":
-            raise fail("'val_accuracy' needs a classification source, got data.source = "
-                        "'synthetic_regression' (use 'val_loss')", at="study.objective")
-        if regression and self.model.bias == "class_frequencies":
-            raise fail("'class_frequencies' needs a classification source, got data.source = "
-                        "'synthetic_regression'", at="model.bias")
+        source = self.data.source
+        if BUILTIN_TASKS.get(source) == "regression":  # a file's task is known once it is read
+            if self.study.objective == "val_accuracy":
+                raise fail(f"'val_accuracy' needs a classification source, got data.source = {source!r} "
+                           "(use 'val_loss')", at="study.objective")
+            if self.model.bias == "class_frequencies":
+                raise fail(f"'class_frequencies' needs a classification source, got data.source = {source!r}",
+                           at="model.bias")
         init_scale, n_layers = self.search.init_scale, self.model.n_layers
         if isinstance(init_scale, PerLayer) and len(init_scale.values) != n_layers:
             raise fail(

@@ -10,8 +10,8 @@ import pytest
 
 from tuner.errors import SpecError
 from tuner.nn.data import load_dataset
-from tuner.probe.study import resolve_spec_autos, warm_start_params
-from tuner.study.space import has_auto, suggest
+from tuner.study.autos import has_auto, resolve_auto, resolve_spec_autos, warm_start_params
+from tuner.study.space import suggest
 from tuner.study.params import PerLayer, Range
 from tuner.study.spec import parse_spec
 
@@ -78,7 +78,7 @@ def test_warm_start_is_the_first_trial(digits):
 
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
     study.enqueue_trial(params)
-    config = suggest(study.ask(), resolved, 3)
+    config = suggest(study.ask(), resolved)
     assert config.init_scales == pytest.approx(tuple(init_rec["multipliers"]))
     assert config.hparams["eps0"] == pytest.approx(params["eps0"]) and config.optimizer == "sgd"
 
@@ -100,3 +100,54 @@ def test_auto_scale_needs_one_scheme(digits):
     s = spec(**{'init = "lecun"': 'init = ["lecun", "he"]'})
     with pytest.raises(SpecError, match="'auto' needs one init scheme"):
         resolve_spec_autos(s, digits)
+
+
+MINIMAL = '[data]\nsource = "digits"\n'
+
+
+def test_resolve_auto_centres_the_ranges() -> None:
+    spec = parse_spec(MINIMAL + '[model]\nhidden = [8, 8]\n[search]\neps0 = "auto"\ninit_scale = "auto"\n')
+    resolved = resolve_auto(spec, init_scale_guess=[1.0, 2.0, 0.5], eps0_range=(1e-3, 0.3))
+    assert not has_auto(resolved)
+    assert resolved.search.eps0 == Range(1e-3, 0.3, log=True)
+    assert resolved.search.init_scale == PerLayer(
+        (Range(0.25, 4.0, log=True), Range(0.5, 8.0, log=True), Range(0.125, 2.0, log=True))
+    )
+    assert resolve_auto(spec, init_scale_guess=[1.0, 1.0, 1.0], eps0_range=(0.1, 1), spread=2.0).search.init_scale == (
+        PerLayer((Range(0.5, 2.0, log=True),) * 3)
+    )
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    config = suggest(trial, resolved)
+    assert {"init_scale_0", "init_scale_1", "init_scale_2", "eps0"} <= set(trial.params)
+    assert 0.5 <= config.init_scales[1] <= 8.0
+
+
+def test_resolve_auto_shared_uses_the_geometric_mean() -> None:
+    spec = parse_spec(MINIMAL + '[search]\ninit_scale = "auto"\ninit_scale_shared = true\n')
+    resolved = resolve_auto(spec, init_scale_guess=[0.5, 2.0])
+    assert resolved.search.init_scale == Range(0.25, 4.0, log=True)
+
+
+def test_resolve_auto_leaves_concrete_values_alone() -> None:
+    spec = parse_spec(MINIMAL)
+    assert resolve_auto(spec, init_scale_guess=[1.0, 1.0], eps0_range=(0.1, 1.0)) is spec
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "search.eps0: 'auto' needs the learning-rate probe's range, got none"),
+        ({"eps0_range": (1.0, 0.1)}, "search.eps0: the probe's range must have 0 < low < high, got (1.0, 0.1)"),
+        ({"eps0_range": (0.1, 1.0)}, "search.init_scale: 'auto' needs the init-scale guess, got none"),
+        (
+            {"eps0_range": (0.1, 1.0), "init_scale_guess": [1.0]},
+            "search.init_scale: the guess needs 2 values (one per dense layer), got 1",
+        ),
+        ({"eps0_range": (0.1, 1.0), "init_scale_guess": [1.0, 1.0], "spread": 1.0}, "spread must be > 1, got 1.0"),
+    ],
+)
+def test_resolve_auto_errors(kwargs: dict, message: str) -> None:
+    spec = parse_spec(MINIMAL + '[search]\neps0 = "auto"\ninit_scale = "auto"\n')
+    with pytest.raises(SpecError) as caught:
+        resolve_auto(spec, **kwargs)
+    assert str(caught.value) == f"<spec>: {message}"

@@ -11,13 +11,14 @@ import pytest
 from tests.conftest import TINY_SPEC
 from tuner.study.objective import WorkerStopping, make_objective
 from tuner.study.spec import parse_spec
-from tuner.study.worker import _TrainingInterrupt, load_study_data
+from tuner.study.data import load_study_data
+from tuner.study.worker import TrainingInterrupt
 
 
 def test_a_signal_inside_a_write_only_sets_stop_and_the_trial_ends_after_that_epoch():
     spec = parse_spec(TINY_SPEC.format(name="interrupt", n_trials=1, epochs=50))
     stop = threading.Event()
-    interrupt = _TrainingInterrupt(stop)
+    interrupt = TrainingInterrupt(stop)
     writes = []
 
     @contextlib.contextmanager
@@ -43,7 +44,7 @@ def test_a_signal_inside_a_write_only_sets_stop_and_the_trial_ends_after_that_ep
 
 def test_a_signal_outside_any_write_stops_training_at_once():
     stop = threading.Event()
-    interrupt = _TrainingInterrupt(stop)
+    interrupt = TrainingInterrupt(stop)
     with pytest.raises(WorkerStopping, match="SIGTERM"):
         with interrupt.training():
             interrupt.interrupt("SIGTERM")

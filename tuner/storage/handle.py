@@ -1,0 +1,78 @@
+"""Opening a database, and a study in it, once per command.
+
+`open_storage(url)` connects, checks that the project's schema is current, and returns the engine: what
+every command does first. Reading never creates anything: without `create_if_empty` a SQLite path that
+does not exist is refused before SQLite would make an empty file there, and a database without tuner's
+tables is refused before Optuna would create its own.
+
+`open_study(url, name)` returns a `StudyHandle`: the engine, the loaded Optuna study and tuner's record of
+it. Analysis takes a handle, so one command reads the database through one connection check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import optuna
+from sqlalchemy.engine import Engine
+
+from tuner.errors import StorageError, StudyNotFoundError
+from tuner.storage.engine import check_connection, is_sqlite_memory, make_engine
+from tuner.storage.migrations import ensure_schema
+from tuner.storage.optuna_adapter import has_optuna_tables, load_study, optuna_storage
+from tuner.storage.records import StudyRecord, get_study
+from tuner.storage.url import parse_url, redact
+
+
+def open_storage(url: str, *, create_if_empty: bool = False) -> Engine:
+    """An engine on a reachable database whose tuner schema is current (created if empty and asked)."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite" and not is_sqlite_memory(parsed) and not create_if_empty:
+        path = Path(parsed.database)
+        if not path.exists():
+            raise StorageError(f"no database at {redact(parsed)}: {path} does not exist")
+    engine = make_engine(parsed)
+    check_connection(engine)
+    ensure_schema(engine, create_if_empty=create_if_empty)
+    return engine
+
+
+@dataclass(frozen=True)
+class StudyHandle:
+    """A study opened for reading: its engine, its Optuna study, and tuner's record (None for a study
+    tuner did not create, such as one made with plain Optuna in the same database)."""
+
+    url: str
+    engine: Engine
+    study: optuna.Study
+    record: StudyRecord | None
+
+    @property
+    def name(self) -> str:
+        return self.study.study_name
+
+    @property
+    def maximize(self) -> bool:
+        return self.study.direction == optuna.study.StudyDirection.MAXIMIZE
+
+    @property
+    def objective(self) -> str | None:
+        """The metric the study optimises (`val_accuracy`, `val_loss`), when tuner made the study."""
+        if self.record is not None:
+            return self.record.spec["study"]["objective"]
+        value = self.study.user_attrs.get("objective")
+        return value if isinstance(value, str) else None
+
+
+def open_study(url: str, name: str, **storage_options: int) -> StudyHandle:
+    """Open study `name`; a missing one raises StudyNotFoundError naming those that exist.
+
+    `storage_options` go to `optuna_storage` (heartbeat_interval and grace_period, for a caller that fails
+    stale trials); Optuna's tables are never created here.
+    """
+    engine = open_storage(url)
+    if not has_optuna_tables(engine):
+        raise StudyNotFoundError(f"no study named '{name}' (studies: none)")
+    study = load_study(optuna_storage(url, create_tables=False, **storage_options), name)
+    return StudyHandle(url=url, engine=engine, study=study, record=get_study(engine, name))

@@ -1,0 +1,224 @@
+"""Everything tuner needs from Optuna beyond its public API, in one place.
+
+Optuna's storage objects, a trial's database id, a study's system attributes, the stale-trial machinery
+(experimental in Optuna 5), and reads of Optuna's own tables (`studies`, `trials`, `trial_heartbeats`) by
+SQL: each is used here and nowhere else, so an Optuna upgrade that moves one of them is fixed in this
+module. The SQL only reads, and only the columns named below; Optuna's schema is Optuna's to change.
+
+`optuna_storage` builds `RDBStorage` with the same pool settings as `make_engine` (cached per process).
+With `create_tables=False` it never creates Optuna's tables: a read-only command on a mistyped URL must
+not leave a new schema behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from typing import Any
+
+import optuna
+from optuna.storages import RDBStorage
+from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy import Column, Integer, MetaData, String, Table, cast, func, inspect, select
+from sqlalchemy.engine import URL, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from tuner.errors import StorageError, StudyNotFoundError
+from tuner.storage.engine import driver_reason, engine_kwargs, is_sqlite_memory, make_engine, process_cached
+from tuner.storage.url import parse_url, redact
+
+FINISHED = ("COMPLETE", "PRUNED")  # the states a study's total counts; a FAIL is retried, not counted
+
+# Optuna's own tables, read-only and only the columns read here.
+_optuna = MetaData()
+_studies = Table("studies", _optuna, Column("study_id", Integer), Column("study_name", String))
+_trials = Table("trials", _optuna, Column("trial_id", Integer), Column("study_id", Integer), Column("state", String))
+_heartbeats = Table("trial_heartbeats", _optuna, Column("trial_id", Integer))
+
+# How optuna-dashboard names the study system attributes a saved chart is split into
+# (`optuna_dashboard/_custom_plot_data.py`, private in optuna-dashboard 0.21).
+DASHBOARD_PLOT_DATA = "dashboard:plot_data:"
+
+
+def optuna_storage(
+    url: str | URL,
+    *,
+    heartbeat_interval: int | None = None,
+    grace_period: int | None = None,
+    max_retry: int | None = 3,
+    create_tables: bool = True,
+) -> RDBStorage:
+    """Optuna's `RDBStorage` for `url` with the same pool settings as `make_engine` (cached per process).
+
+    With `heartbeat_interval`, running trials record heartbeats, a trial without one for `grace_period` s
+    is failed as stale, and `RetryHeartbeatStaleTrialCallback(max_retry)` queues a copy of it (same
+    parameters) as WAITING. Keep the grace period generous: a live but slow worker whose trial was failed
+    by another dies on an assertion.
+    """
+    parsed = parse_url(url)
+    options = (heartbeat_interval, grace_period, max_retry, create_tables)
+    return process_cached("optuna", parsed, options, lambda: _build_storage(parsed, *options))
+
+
+def _build_storage(
+    url: URL, heartbeat_interval: int | None, grace_period: int | None, max_retry: int | None, create_tables: bool
+) -> RDBStorage:
+    engine = make_engine(url)  # a clear StorageError for an unknown dialect or a missing driver
+    if url.get_backend_name() == "sqlite" and not is_sqlite_memory(url):
+        # Our engine's connect event switches the file to WAL before Optuna's engine first opens it.
+        with engine.connect():
+            pass
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        callback = None
+        if heartbeat_interval is not None:
+            callback = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+        try:
+            return RDBStorage(
+                # RDBStorage runs str.format on the URL: braces (in a database name, say) must be doubled.
+                url=url.render_as_string(hide_password=False).replace("{", "{{").replace("}", "}}"),
+                engine_kwargs=engine_kwargs(url),
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+                heartbeat_stale_trial_callback=callback,
+                skip_table_creation=not create_tables,
+            )
+        except ImportError as err:
+            raise StorageError(f"the driver of {redact(url)} is not installed ({err})") from None
+        except SQLAlchemyError as err:
+            raise StorageError(f"cannot open the Optuna storage at {redact(url)}: {driver_reason(err, url)}") from None
+
+
+def has_optuna_tables(engine: Engine) -> bool:
+    """Whether Optuna's schema exists in the database (it is created with the first study)."""
+    return inspect(engine).has_table(_studies.name)
+
+
+def load_study(storage: RDBStorage, study_name: str, **kwargs: Any) -> optuna.Study:
+    """`optuna.load_study`; a missing study raises StudyNotFoundError naming the studies that exist."""
+    try:
+        return optuna.load_study(study_name=study_name, storage=storage, **kwargs)
+    except KeyError:
+        names = [s.study_name for s in optuna.get_all_study_summaries(storage, include_best_trial=False)]
+        known = ", ".join(sorted(names)) if names else "none"
+        raise StudyNotFoundError(f"no study named '{study_name}' (studies: {known})") from None
+
+
+def best_value(study: optuna.Study) -> float | None:
+    """The study's best value so far, or None before its first complete trial."""
+    try:
+        return float(study.best_value)
+    except ValueError:
+        return None
+
+
+def storage_of(study: optuna.Study) -> RDBStorage:
+    """The storage a study was loaded from."""
+    return study._storage
+
+
+def trial_id(trial: optuna.trial.BaseTrial) -> int | None:
+    """The database id of a trial (None for a trial without one, such as `FixedTrial`)."""
+    return getattr(trial, "_trial_id", None)
+
+
+def stored_user_attrs(study: optuna.Study, trial: optuna.Trial) -> dict:
+    """The trial's user attributes as stored: after a lost connection the trial's own cache may be behind."""
+    return storage_of(study).get_trial(trial._trial_id).user_attrs
+
+
+def record_heartbeat(study: optuna.Study, trial: optuna.Trial) -> None:
+    """Write the trial's heartbeat row now."""
+    storage_of(study).record_heartbeat(trial._trial_id)
+
+
+def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Queue a WAITING copy of a failed trial (same parameters), through the storage's stale-trial callback."""
+    retry = storage_of(study).get_heartbeat_stale_trial_callback()
+    if retry is not None:
+        retry(study, trial)
+
+
+def fail_stale_trials(study: optuna.Study) -> None:
+    """Optuna's stale-trial check: fail (and queue a copy of) each RUNNING trial whose heartbeat is stale."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
+
+
+def fail_unbeaten_trials(study: optuna.Study, engine: Engine, grace_period: float, reason: str) -> list[int]:
+    """Fail and re-queue RUNNING trials without any heartbeat that started over `grace_period` s ago.
+
+    Optuna's stale-trial check skips trials without a heartbeat row: a worker that died (or lost the
+    database) between `ask` and its first heartbeat would leave one RUNNING for good. Start times are
+    Optuna's (local clock). Returns the numbers of the trials failed here.
+    """
+    storage = storage_of(study)
+    cutoff = dt.datetime.now() - dt.timedelta(seconds=grace_period)
+    failed = []
+    for tid in running_trials_without_heartbeat(engine, study.study_name):
+        frozen = storage.get_trial(tid)
+        if frozen.datetime_start is None or frozen.datetime_start.replace(tzinfo=None) > cutoff:
+            continue
+        storage.set_trial_user_attr(tid, "reason", reason)
+        if storage.set_trial_state_values(tid, TrialState.FAIL):
+            requeue(study, storage.get_trial(tid))
+            failed.append(frozen.number)
+    return failed
+
+
+def running_trials_without_heartbeat(engine: Engine, study_name: str) -> list[int]:
+    """Trial ids of the study's RUNNING trials that have no heartbeat row (read-only)."""
+    query = (
+        select(_trials.c.trial_id)
+        .select_from(
+            _trials.join(_studies, _trials.c.study_id == _studies.c.study_id)
+            .outerjoin(_heartbeats, _heartbeats.c.trial_id == _trials.c.trial_id)
+        )
+        .where(_studies.c.study_name == study_name, cast(_trials.c.state, String) == "RUNNING",
+               _heartbeats.c.trial_id.is_(None))
+        .order_by(_trials.c.trial_id)
+    )
+    with engine.begin() as connection:
+        return [int(i) for i in connection.execute(query).scalars()]
+
+
+def trial_state_counts(engine: Engine, study_name: str) -> dict[str, int]:
+    """{state name: count} of the study's trials, by one COUNT(*) GROUP BY (read-only).
+
+    States with no trial are absent; an unknown study gives {}.
+    """
+    query = (
+        select(_trials.c.state, func.count())
+        .select_from(_trials.join(_studies, _trials.c.study_id == _studies.c.study_id))
+        .where(_studies.c.study_name == study_name)
+        .group_by(_trials.c.state)
+    )
+    with engine.begin() as connection:
+        rows = connection.execute(query).all()
+    return {getattr(state, "name", str(state)): int(count) for state, count in rows}
+
+
+def finished_count(counts: dict[str, int]) -> int:
+    """COMPLETE + PRUNED trials in `trial_state_counts`' result: what a study's total counts."""
+    return sum(counts.get(state, 0) for state in FINISHED)
+
+
+def stored_chart(study: optuna.Study, graph_object_id: str) -> str | None:
+    """The JSON of the optuna-dashboard chart saved under `graph_object_id`, or None.
+
+    optuna-dashboard saves a chart one chunk per study system attribute, not in one transaction: read
+    while a refresh rewrites it, the text can join old and new chunks.
+    """
+    prefix = f"{DASHBOARD_PLOT_DATA}{graph_object_id}:"
+    attrs = storage_of(study).get_study_system_attrs(study._study_id)
+    chunks = {int(key.removeprefix(prefix)): value for key, value in attrs.items() if key.startswith(prefix)}
+    return "".join(chunks[i] for i in sorted(chunks)) if chunks else None
+
+
+def ask_quietly(study: optuna.Study) -> optuna.Trial:
+    """`study.ask()` without Optuna's warning that ask/tell gets no heartbeat: tuner beats for it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return study.ask()
+

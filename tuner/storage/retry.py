@@ -1,0 +1,103 @@
+"""Database calls that survive a restarting server: which errors heal, and the retry policy for them.
+
+`is_connection_error` says whether an error is a lost or refused connection (worth retrying: the server
+comes back, the pool reconnects). `RetryPolicy` retries a call on those errors with exponential backoff
+(0.5 s doubling to 5 s) for up to `patience` seconds, using tenacity; each retry is logged at WARNING on
+the `tuner.storage.retry` logger (`tuner -v ...` shows it). Past the patience, StorageError names what was
+being done and the driver's reason, never the password. The clock and the sleep are injectable, so the
+policy is tested without waiting.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import tenacity
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from tuner.errors import StorageError
+from tuner.storage.engine import driver_reason
+
+DB_PATIENCE_S = 60.0  # how long a worker keeps retrying a lost database before it gives up
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+
+def _causes(err: BaseException) -> list[BaseException]:
+    """`err` and every error it was raised from or while handling, each once."""
+    seen: list[BaseException] = []
+    pending: list[BaseException] = [err]
+    while pending:
+        current = pending.pop()
+        if any(current is s for s in seen):
+            continue
+        seen.append(current)
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return seen
+
+
+def is_connection_error(err: BaseException) -> bool:
+    """True when `err`, or an error it was raised from, is a lost or refused database connection.
+
+    SQLAlchemy raises `OperationalError` for those (server restarting, connection reset, SQLite's
+    `database is locked`) and marks others `connection_invalidated`; Optuna wraps them in
+    `StorageInternalError ... from err`, and a rollback on a dead connection raises a new error while
+    handling the first (its `__context__`). Anything else is a bug or bad data, and is not retried.
+    """
+    return any(
+        isinstance(e, OperationalError) or (isinstance(e, DBAPIError) and e.connection_invalidated)
+        for e in _causes(err)
+    )
+
+
+def connection_reason(err: BaseException, url: URL) -> str:
+    """The driver's one-line reason for a database error (password hidden)."""
+    inner = next((e for e in _causes(err) if isinstance(e, DBAPIError)), err)
+    return driver_reason(inner, url)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retry a database call on connection errors, with backoff, for up to `patience` seconds in all.
+
+    A retry that would start after the patience is not made: the last error becomes a StorageError.
+    """
+
+    url: URL
+    patience: float = DB_PATIENCE_S
+    first_delay: float = 0.5
+    max_delay: float = 5.0
+    clock: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+    def call(self, fn: Callable[[], _T], *, what: str) -> _T:
+        """`fn()`, retried while it fails with a connection error and the patience lasts."""
+        started = self.clock()
+        retrying = tenacity.Retrying(
+            sleep=self.sleep,
+            wait=tenacity.wait_exponential(multiplier=self.first_delay, max=self.max_delay),
+            stop=lambda state: self.clock() - started + state.upcoming_sleep > self.patience,
+            retry=tenacity.retry_if_exception(is_connection_error),
+            before_sleep=lambda state: self._log(state, what),
+            reraise=True,
+        )
+        try:
+            return retrying(fn)
+        except Exception as err:
+            if not is_connection_error(err):
+                raise
+            raise StorageError(
+                f"lost the database connection for {self.patience:g} s while {what}: "
+                f"{connection_reason(err, self.url)}; start the worker again when the database is back"
+            ) from None
+
+    def _log(self, state: tenacity.RetryCallState, what: str) -> None:
+        err = state.outcome.exception() if state.outcome is not None else None
+        reason = connection_reason(err, self.url) if err is not None else "unknown"
+        log.warning("lost the database connection while %s (%s); retry %d in %.1f s",
+                    what, reason, state.attempt_number, state.upcoming_sleep)

@@ -1,0 +1,67 @@
+"""Several worker processes on one machine (`tuner worker --jobs J`): started, watched and stopped together.
+
+Each child is a single-process `tuner worker` with `cores / J` BLAS threads, so that J workers do not
+oversubscribe the machine. The storage URL reaches the children by environment, not argv: argv is
+visible to every user in `ps`. `stop()` forwards a stop (SIGTERM) to every live child; each fails and
+re-queues its running trial and exits on its own.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from tuner.storage import ENV_VAR, finished_count, open_storage, optuna_storage, trial_state_counts
+from tuner.storage.optuna_adapter import best_value, load_study
+from tuner.study.worker.loop import Progress
+
+BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
+
+
+class Supervisor:
+    """`jobs` worker processes of study `name`; `worker_args` are passed to each `tuner worker`."""
+
+    def __init__(self, url: str, name: str, jobs: int, worker_args: Sequence[str] = ()) -> None:
+        self.url, self.name, self.jobs = url, name, jobs
+        self.worker_args = list(worker_args)
+        self.children: list[subprocess.Popen] = []
+        self.stopping = threading.Event()
+
+    def start(self) -> None:
+        env = dict(os.environ)
+        env[ENV_VAR] = self.url
+        threads = str(max(1, (os.cpu_count() or 1) // self.jobs))
+        env.update({var: threads for var in BLAS_THREAD_VARS})
+        args = [sys.executable, "-m", "tuner", "worker", self.name, "--jobs", "1", "--quiet", *self.worker_args]
+        self.children = [subprocess.Popen(args, env=env) for _ in range(self.jobs)]
+
+    def stop(self) -> None:
+        """Ask every live child to stop (SIGTERM)."""
+        self.stopping.set()
+        for child in self.children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    def running(self) -> bool:
+        return any(child.poll() is None for child in self.children)
+
+    def watch(self, total: int, on_progress: Callable[[Progress], None], interval: float = 0.5) -> list[int]:
+        """Report the study's progress whenever its finished count changes, until every child has exited;
+        return the children's exit codes."""
+        engine = open_storage(self.url)
+        study = load_study(optuna_storage(self.url, create_tables=False), self.name)
+        last = None
+        while self.running():
+            counts = trial_state_counts(engine, self.name)
+            finished = finished_count(counts)
+            if finished != last:
+                last = finished
+                on_progress(Progress(total=total, finished=finished, running=counts.get("RUNNING", 0),
+                                     counts=counts, done_here=finished, best=best_value(study)))
+            time.sleep(interval)
+        return [child.wait() for child in self.children]
