@@ -101,7 +101,8 @@ def _check(url: str, name: str, n_trials: int, result: LoadResult, stderr_text: 
     engine = sqlalchemy.create_engine(url, poolclass=NullPool)
     with engine.connect() as connection:
         rows = dict(connection.execute(sqlalchemy.text(
-            "SELECT trial_number, count(*) FROM tuner_curves WHERE study_name = :n GROUP BY trial_number"),
+            "SELECT c.trial_number, count(*) FROM tuner_curves c JOIN tuner_studies s ON s.id = c.study_id "
+            "WHERE s.name = :n GROUP BY c.trial_number"),
             {"n": name}).all())
     engine.dispose()
     result.trials_without_full_curve = sum(

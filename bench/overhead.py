@@ -29,7 +29,7 @@ from tuner.nn.mlp import MLP
 from tuner.nn.train import train
 from tuner.optim import make
 from tuner.storage import load_curves, make_engine, optuna_storage
-from tuner.study.catalog import create_study
+from tuner.study.create import create_study
 from tuner.study.spec import parse_spec
 from tuner.study.worker import run_worker
 

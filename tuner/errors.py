@@ -50,6 +50,14 @@ class StudyExistsError(TunerError):
     """A study of that name already exists."""
 
 
+class StudyBusyError(TunerError):
+    """Workers of the study were seen recently: deleting or cleaning it up now would cut them off."""
+
+
+class StudyDeletedError(TunerError):
+    """The study was deleted while this process was using it."""
+
+
 class ProbeError(TunerError):
     """The activation-statistics heuristic or the learning-rate probe cannot run on this network or data."""
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tuner.study.catalog import create_study
+from tuner.study.create import create_study
 from tuner.study.spec import load_spec
 from tuner.study.worker import run_worker
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from tuner.cli import app
@@ -16,28 +19,34 @@ def tuner(*args: str, env: dict | None = None):
 def test_upgrade_creates_then_reports_already_at_head(sqlite_url):
     first = tuner("db", "upgrade", "--storage", sqlite_url)
     assert (first.exit_code, first.stdout, first.stderr) == (
-        0, f"{sqlite_url}: upgraded from revision none to 0001 (head)\n", ""
+        0, f"{sqlite_url}: upgraded from revision none to 0002 (head)\n", ""
     )
     again = tuner("db", "upgrade", "--storage", sqlite_url)
-    assert (again.exit_code, again.stdout) == (0, f"{sqlite_url}: already at revision 0001 (head)\n")
-    assert current_revision(make_engine(sqlite_url)) == "0001"
+    assert (again.exit_code, again.stdout) == (0, f"{sqlite_url}: already at revision 0002 (head)\n")
+    assert current_revision(make_engine(sqlite_url)) == "0002"
 
 
-def test_current_says_whether_the_database_is_at_head(sqlite_url):
+def test_current_says_whether_the_database_is_at_head_and_fails_when_it_cannot_use_it(sqlite_url, tmp_path):
+    missing = tuner("db", "current", "--storage", sqlite_url)
+    path = make_url(sqlite_url).database
+    assert (missing.exit_code, missing.stdout, missing.stderr) == (
+        1, "", f"error: no database at {sqlite_url}: {path} does not exist\n"
+    )
+    assert not (tmp_path / "tuner.db").exists()  # reading never creates
+    sqlite3.connect(path).close()  # an empty database: reachable, but not tuner's
     empty = tuner("db", "current", "--storage", sqlite_url)
-    assert (empty.exit_code, empty.stdout) == (
-        0, f"{sqlite_url}: revision none (head is 0001): run 'tuner db upgrade'\n"
+    assert (empty.exit_code, empty.stdout, empty.stderr) == (
+        1, "", f"error: {sqlite_url}: revision none (head is 0002): this tuner cannot use it; run 'tuner db upgrade'\n"
     )
     tuner("db", "upgrade", "--storage", sqlite_url)
     done = tuner("db", "current", "--storage", sqlite_url)
-    assert (done.exit_code, done.stdout) == (0, f"{sqlite_url}: revision 0001 (head)\n")
+    assert (done.exit_code, done.stdout) == (0, f"{sqlite_url}: revision 0002 (head)\n")
 
 
 def test_the_storage_comes_from_the_environment_without_the_option(sqlite_url):
+    tuner("db", "upgrade", "--storage", sqlite_url)
     result = tuner("db", "current", env={"TUNER_STORAGE": sqlite_url})
-    assert (result.exit_code, result.stdout) == (
-        0, f"{sqlite_url}: revision none (head is 0001): run 'tuner db upgrade'\n"
-    )
+    assert (result.exit_code, result.stdout) == (0, f"{sqlite_url}: revision 0002 (head)\n")
 
 
 def test_downgrade_needs_yes_and_then_drops_the_tables(sqlite_url):
@@ -47,14 +56,14 @@ def test_downgrade_needs_yes_and_then_drops_the_tables(sqlite_url):
         1, "", f"error: a downgrade of {sqlite_url} to base can delete data: add --yes to confirm\n"
     )
     done = tuner("db", "downgrade", "base", "--storage", sqlite_url, "--yes")
-    assert (done.exit_code, done.stdout) == (0, f"{sqlite_url}: downgraded from revision 0001 to none\n")
+    assert (done.exit_code, done.stdout) == (0, f"{sqlite_url}: downgraded from revision 0002 to none\n")
 
 
 def test_an_unknown_revision_is_one_error_line(sqlite_url):
     result = tuner("db", "upgrade", "--storage", sqlite_url, "--revision", "0099")
     assert (result.exit_code, result.stdout, result.stderr) == (
         1, "", "error: cannot migrate to revision '0099': Can't locate revision identified by '0099' "
-        "(known: 0001, head, base)\n"
+        "(known: 0001, 0002, head, base)\n"
     )
 
 
@@ -82,4 +91,4 @@ def test_each_command_has_help_with_an_example(command):
 def test_upgrade_on_postgresql(pg_url):
     result = tuner("db", "upgrade", "--storage", pg_url)
     assert result.exit_code == 0, result.output
-    assert result.stdout.endswith(": upgraded from revision none to 0001 (head)\n")
+    assert result.stdout.endswith(": upgraded from revision none to 0002 (head)\n")

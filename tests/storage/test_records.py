@@ -9,7 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tuner.errors import StorageError, StudyExistsError, StudyNotFoundError
+from tuner.errors import StorageError, StudyDeletedError, StudyExistsError, StudyNotFoundError
 from tuner.storage import (
     delete_study_records,
     ensure_schema,
@@ -71,13 +71,13 @@ def test_update_sets_only_what_it_is_given(engine):
 
 
 def test_curves_round_trip_with_non_finite_values_as_none(engine):
-    insert_study(engine, "s", SPEC, "", None)
+    sid = insert_study(engine, "s", SPEC, "", None)
     rows = [
         {"epoch": 1, "train_loss": 2.5, "val_loss": 2.25, "val_accuracy": 0.125, "lr": 0.1, "seconds": 0.5},
         {"epoch": 2, "train_loss": math.nan, "val_loss": math.inf, "val_accuracy": None, "lr": 0.05, "seconds": 0.25},
     ]
-    save_curve(engine, "s", 3, 7, rows)
-    save_curve(engine, "s", 1, None, rows[:1])
+    save_curve(engine, sid, 3, 7, rows)
+    save_curve(engine, sid, 1, None, rows[:1])
     curves = load_curves(engine, "s")
     assert [(c["trial_number"], c["epoch"]) for c in curves] == [(1, 1), (3, 1), (3, 2)]
     assert curves[1] == {"trial_number": 3, "trial_id": 7, **rows[0]}
@@ -87,20 +87,37 @@ def test_curves_round_trip_with_non_finite_values_as_none(engine):
 
 
 def test_a_retried_curve_write_replaces_the_trials_rows(engine):
-    save_curve(engine, "s", 0, 1, [{"epoch": e, "train_loss": 1.0} for e in (1, 2, 3)])
-    save_curve(engine, "s", 0, 1, [{"epoch": e, "train_loss": 2.0} for e in (1, 2)])
+    sid = insert_study(engine, "s", SPEC, "", None)
+    save_curve(engine, sid, 0, 1, [{"epoch": e, "train_loss": 1.0} for e in (1, 2, 3)])
+    save_curve(engine, sid, 0, 1, [{"epoch": e, "train_loss": 2.0} for e in (1, 2)])
     assert [(c["epoch"], c["train_loss"]) for c in load_curves(engine, "s")] == [(1, 2.0), (2, 2.0)]
 
 
 def test_a_curve_row_needs_an_epoch(engine):
     with pytest.raises(StorageError, match="^curve row of trial 0 has no 'epoch'"):
-        save_curve(engine, "s", 0, 1, [{"train_loss": 1.0}])
+        save_curve(engine, insert_study(engine, "s", SPEC, "", None), 0, 1, [{"train_loss": 1.0}])
+
+
+def test_writes_for_a_deleted_study_are_refused_not_orphaned(engine):
+    sid = insert_study(engine, "s", SPEC, "", None)
+    worker = register_worker(engine, sid, "h", 1)
+    delete_study_records(engine, "s")
+    with pytest.raises(StudyDeletedError):
+        save_curve(engine, sid, 0, 1, [{"epoch": 1}])
+    with pytest.raises(StudyDeletedError):
+        register_worker(engine, sid, "h", 2)
+    with pytest.raises(StudyDeletedError):
+        touch_worker(engine, worker, trials_done=1)
+    stop_worker(engine, worker)  # a worker that goes away quietly is fine
+    insert_study(engine, "s", SPEC, "", None)  # a new study of the same name starts clean
+    assert load_curves(engine, "s") == [] and list_workers(engine, "s") == []
 
 
 def test_workers_register_touch_and_stop(engine):
-    first = register_worker(engine, "s", "host-a", 101)
-    second = register_worker(engine, "s", "host-b", 202)
-    register_worker(engine, "other", "host-c", 303)
+    sid, other = insert_study(engine, "s", SPEC, "", None), insert_study(engine, "other", SPEC, "", None)
+    first = register_worker(engine, sid, "host-a", 101)
+    second = register_worker(engine, sid, "host-b", 202)
+    register_worker(engine, other, "host-c", 303)
     touch_worker(engine, first, trials_done=4)
     stop_worker(engine, first)
     stop_worker(engine, second, status="failed", message="5 trials in a row failed")
@@ -115,9 +132,9 @@ def test_workers_register_touch_and_stop(engine):
 
 def test_delete_removes_the_study_its_curves_and_workers_only(engine):
     for name in ("s", "t"):
-        insert_study(engine, name, SPEC, "", None)
-        save_curve(engine, name, 0, 1, [{"epoch": 1}])
-        register_worker(engine, name, "h", 1)
+        sid = insert_study(engine, name, SPEC, "", None)
+        save_curve(engine, sid, 0, 1, [{"epoch": 1}])
+        register_worker(engine, sid, "h", 1)
     delete_study_records(engine, "s")
     assert [r.name for r in list_study_records(engine)] == ["t"]
     assert load_curves(engine, "s") == [] and list_workers(engine, "s") == []

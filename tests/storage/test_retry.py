@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 
 import optuna
+import psycopg
 import pytest
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import DatabaseError, DBAPIError, IntegrityError, OperationalError, ProgrammingError
 
 from tuner.errors import StorageError
 from tuner.storage.retry import RetryPolicy, connection_reason, is_connection_error
@@ -79,13 +81,30 @@ def test_past_the_patience_it_gives_up_with_one_line_that_hides_the_password():
     assert "\n" not in message
 
 
-@pytest.mark.parametrize("error", [ValueError("bad value"), IntegrityError("INSERT", {}, Exception("duplicate"))])
-def test_an_error_that_is_not_a_lost_connection_is_raised_at_once(error):
+def test_an_error_that_is_not_the_databases_is_raised_at_once_as_it_is():
     clock = FakeClock()
-    call, calls = failing(1, error)
-    with pytest.raises(type(error)):
+    call, calls = failing(1, ValueError("bad value"))
+    with pytest.raises(ValueError, match="bad value"):
         policy(clock).call(call, what="x")
     assert (len(calls), clock.sleeps) == (1, [])
+
+
+@pytest.mark.parametrize(
+    ("error", "reason"),
+    [
+        (IntegrityError("INSERT", {}, Exception("duplicate key")), "duplicate key"),
+        (OperationalError("UPDATE", {}, sqlite3.OperationalError("database or disk is full")), "database or disk is full"),
+        (OperationalError("SELECT", {}, sqlite3.OperationalError("no such table: trials")), "no such table: trials"),
+        (OperationalError("INSERT", {}, psycopg.errors.DiskFull("could not extend file")), "could not extend file"),
+    ],
+)
+def test_a_permanent_database_error_ends_at_once_in_one_line(error, reason):
+    clock = FakeClock()
+    call, calls = failing(1, error)
+    with pytest.raises(StorageError) as caught:
+        policy(clock).call(call, what="saving the curve of trial 7")
+    assert (len(calls), clock.sleeps) == (1, [])
+    assert str(caught.value) == f"the database failed while saving the curve of trial 7: {reason}"
 
 
 def test_each_retry_is_logged_for_tuner_v(caplog):
@@ -98,6 +117,10 @@ def test_each_retry_is_logged_for_tuner_v(caplog):
     assert lines[0].startswith("lost the database connection while saving the curve of trial 3 (")
     assert "retry 1 in 0.5 s" in lines[0] and "retry 2 in 1.0 s" in lines[1]
     assert not any("s3cret-pw" in line for line in lines)
+
+
+def _mysql(code: int, message: str) -> Exception:
+    return Exception(code, message)  # PyMySQL's errors carry (number, message) in args
 
 
 def _raised_from(cause: BaseException, *, as_context: bool = False) -> Exception:
@@ -116,6 +139,18 @@ def _raised_from(cause: BaseException, *, as_context: bool = False) -> Exception
     ("error", "heals"),
     [
         (lost_connection(), True),
+        (OperationalError("x", {}, sqlite3.OperationalError("database is locked")), True),
+        (OperationalError("x", {}, sqlite3.OperationalError("database or disk is full")), False),
+        (OperationalError("x", {}, sqlite3.OperationalError("attempt to write a readonly database")), False),
+        (DatabaseError("x", {}, sqlite3.DatabaseError("database disk image is malformed")), False),
+        (OperationalError("x", {}, psycopg.errors.AdminShutdown("terminating connection")), True),
+        (OperationalError("x", {}, psycopg.errors.LockNotAvailable("lock timeout")), True),
+        (OperationalError("x", {}, psycopg.errors.TooManyConnections("too many clients")), True),
+        (OperationalError("x", {}, psycopg.errors.DiskFull("could not extend file")), False),
+        (ProgrammingError("x", {}, psycopg.errors.UndefinedTable('relation "trials" does not exist')), False),
+        (OperationalError("x", {}, psycopg.OperationalError("connection refused")), True),
+        (OperationalError("x", {}, _mysql(2013, "Lost connection to MySQL server")), True),
+        (OperationalError("x", {}, _mysql(1114, "The table is full")), False),
         (DBAPIError("SELECT 1", {}, Exception("reset"), connection_invalidated=True), True),
         (DBAPIError("SELECT 1", {}, Exception("syntax")), False),
         (ProgrammingError("SELECT x", {}, Exception("no such column")), False),

@@ -8,7 +8,7 @@ import optuna
 import pytest
 
 from tuner.storage import load_curves, make_engine
-from tuner.study.catalog import create_study
+from tuner.study.create import create_study
 from tuner.study.spec import load_spec, spec_from_dict
 from tuner.study.worker import run_worker
 

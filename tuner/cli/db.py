@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from tuner.cli._common import StorageOption, safe, storage_url
-from tuner.errors import TunerError
-from tuner.storage import check_connection, current_revision, downgrade, head_revision, make_engine, upgrade
+from tuner.errors import SchemaError, TunerError
+from tuner.storage import check_connection, connect, current_revision, downgrade, head_revision, make_engine, upgrade
 
 app = typer.Typer(rich_markup_mode="markdown", 
     help="Create or migrate tuner's tables (tuner_*) in a database; Optuna's own tables are left alone.\n\n"
@@ -47,17 +47,17 @@ def upgrade_(
 
 @app.command("current")
 def current(storage: StorageOption = None) -> None:
-    """Print the revision of tuner's tables and whether it is the newest this tuner knows.
+    """Print the revision of tuner's tables; exit 1 when it is not the newest this tuner knows.
 
     Example: tuner db current --storage sqlite:///tuner.db
     """
     url = storage_url(storage)
-    engine = make_engine(url)
-    check_connection(engine)
-    revision = current_revision(engine)
+    revision = current_revision(connect(url))
     head = head_revision()
-    hint = "" if revision == head else ": run 'tuner db upgrade'"
-    typer.echo(f"{safe(url)}: revision {_describe(revision, head)}{hint}")
+    if revision != head:
+        raise SchemaError(f"{safe(url)}: revision {_describe(revision, head)}: this tuner cannot use it; "
+                          "run 'tuner db upgrade'")
+    typer.echo(f"{safe(url)}: revision {_describe(revision, head)}")
 
 
 @app.command("downgrade")

@@ -14,7 +14,8 @@ from rich.table import Table
 from tuner.cli._common import JsonOption, QuietOption, StorageOption, safe, stderr, stdout, storage_url
 from tuner.errors import TunerError
 from tuner.storage import finished_count, open_study
-from tuner.study.catalog import cleanup_study, create_study, delete_study, list_studies
+from tuner.study.catalog import cleanup_study, delete_study, list_studies
+from tuner.study.create import create_study
 from tuner.study.spec import load_spec
 from tuner.text import fmt
 
@@ -143,14 +144,18 @@ def delete(
     name: NameArgument,
     storage: StorageOption = None,
     yes: Annotated[bool, typer.Option("--yes", help="Confirm: the study's trials and curves are deleted.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Delete even while workers of the study run (they stop).")] = False,
 ) -> None:
     """Delete a study, its trials, curves and worker records.
+
+    Refused while a worker of the study was seen in the last minute, unless --force: the workers then stop
+    with one line, and nothing of the study is left for a new study of the same name.
 
     Example: tuner study delete digits-mlp --yes
     """
     if not yes:
         raise TunerError(f"deleting study '{name}' removes all its trials; add --yes to confirm")
-    delete_study(storage_url(storage), name)
+    delete_study(storage_url(storage), name, force=force)
     stdout.print(f"deleted study '{name}'")
 
 
@@ -159,10 +164,14 @@ def cleanup(
     name: NameArgument,
     storage: StorageOption = None,
     grace_period: Annotated[int, typer.Option("--grace-period", min=1, help="Seconds without a heartbeat before a RUNNING trial counts as dead.")] = 60,
+    force: Annotated[bool, typer.Option("--force", help="Clean up even while workers of the study were seen recently.")] = False,
 ) -> None:
     """Fail the trials left RUNNING by dead workers and queue them again.
 
+    Refused while a worker of the study was seen within the grace period, unless --force: live workers
+    clean up after dead ones by themselves.
+
     Example: tuner study cleanup digits-mlp --grace-period 120
     """
-    failed = cleanup_study(storage_url(storage), name, grace_period=grace_period)
+    failed = cleanup_study(storage_url(storage), name, grace_period=grace_period, force=force)
     stdout.print(f"failed and re-queued {len(failed)} stale trials" + (f": {failed}" if failed else ""))

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import json
-import signal
 from dataclasses import asdict, dataclass
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from tuner import stop
 from tuner.cli._common import JsonOption, QuietOption, StorageOption, TrialProgress, stderr, storage_url
 from tuner.cli.study import print_summary
 from tuner.storage import open_storage, open_study, trial_state_counts
-from tuner.study.catalog import create_study, require_study
+from tuner.study.catalog import require_study
+from tuner.study.create import create_study
 from tuner.study.spec import load_spec
 from tuner.study.worker import WorkerOptions, run_worker
-from tuner.study.worker.supervisor import Supervisor
+from tuner.study.worker.supervisor import Supervisor, follow_supervisor
 
 NTrialsOption = Annotated[
     int | None,
@@ -39,16 +39,6 @@ GraceOption = Annotated[
 
 
 
-def _on_stop_signals(stop: Callable[[str], None]) -> None:
-    """SIGTERM and SIGINT (Ctrl-C) call `stop(reason)`."""
-
-    def handler(signum: int, frame: object) -> None:
-        stop(f"worker stopped by {signal.Signals(signum).name}")
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-
-
 @dataclass(frozen=True)
 class _Output:
     quiet: bool
@@ -67,13 +57,15 @@ def _run_workers(url: str, name: str, jobs: int, options: WorkerOptions, output:
 
 
 def _run_here(url: str, name: str, options: WorkerOptions, output: _Output) -> int:
-    total = options.n_trials or require_study(url, name).study.n_trials
+    follow_supervisor(lambda: stop.requested.set())
+    total = options.n_trials or require_study(url, name).total
     with TrialProgress(total, name, quiet=not output.progress) as progress:
         report = run_worker(
             url,
             name,
+            stop=stop.requested,
             on_progress=lambda p: progress.update(p.finished, p.best, p.counts),
-            install_interrupt=lambda interrupt: _on_stop_signals(interrupt.interrupt),
+            install_interrupt=lambda interrupt: stop.forward_to(interrupt.interrupt),
             **asdict(options),
         )
     if output.as_json:
@@ -89,7 +81,7 @@ def _run_here(url: str, name: str, options: WorkerOptions, output: _Output) -> i
 
 def _run_processes(url: str, name: str, jobs: int, options: WorkerOptions, output: _Output) -> int:
     """Start `jobs` single-process workers, show the study's progress, forward SIGTERM/SIGINT to them."""
-    total = options.n_trials or require_study(url, name).study.n_trials
+    total = options.n_trials or require_study(url, name).total
     args = ["--heartbeat-interval", str(options.heartbeat_interval), "--grace-period", str(options.grace_period)]
     if options.n_trials is not None:
         args += ["--n-trials", str(options.n_trials)]
@@ -97,13 +89,13 @@ def _run_processes(url: str, name: str, jobs: int, options: WorkerOptions, outpu
         args += ["--timeout", str(options.timeout)]
     supervisor = Supervisor(url, name, jobs, args)
     supervisor.start()
-    _on_stop_signals(lambda reason: supervisor.stop())
+    stop.forward_to(lambda reason: supervisor.stop())
     with TrialProgress(total, f"{name} ({jobs} workers)", quiet=not output.progress) as progress:
-        codes = supervisor.watch(total, lambda p: progress.update(p.finished, p.best, p.counts))
+        code = supervisor.watch(total, lambda p: progress.update(p.finished, p.best, p.counts))
     if output.as_json:
-        typer.echo(json.dumps({"study": name, "jobs": jobs, "exit_codes": codes,
+        typer.echo(json.dumps({"study": name, "jobs": jobs, "exit_code": code,
                                "counts": trial_state_counts(open_storage(url), name)}))
-    return max(codes)
+    return code
 
 
 def worker(

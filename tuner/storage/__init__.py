@@ -12,7 +12,7 @@
 """
 
 from tuner.storage.engine import check_connection, dispose_engines, make_engine
-from tuner.storage.handle import StudyHandle, open_storage, open_study
+from tuner.storage.handle import StudyHandle, connect, open_storage, open_study
 from tuner.storage.locks import study_lock
 from tuner.storage.migrations import (
     VERSION_TABLE,
@@ -51,6 +51,7 @@ __all__ = [
     "StudyRecord",
     "WorkerRecord",
     "check_connection",
+    "connect",
     "current_revision",
     "delete_study_records",
     "dispose_engines",

@@ -6,6 +6,13 @@ builds its own on first use, and `dispose_engines` closes every pool of the cach
 
 Pool sizes are small on purpose: every worker process holds one tuner engine and one Optuna storage, and
 many workers x default pools (5 + 10 overflow each) exhaust PostgreSQL's `max_connections`.
+
+No connection may wait without bound, because one stuck process (paused, asleep, cut off from the
+network) must not stall the fleet. Every PostgreSQL session therefore starts with PostgreSQL's own
+timeouts and TCP keepalives on both ends (see `PG_SESSION`): a statement runs at most 2 minutes, a row
+lock is waited for at most 30 s, a transaction left idle (its process paused) is ended by the server
+after 15 s, which releases its locks (the claim lock included), and a peer that vanished from the
+network is noticed in about 25 s (10 s idle, then 3 probes 5 s apart) by the server and the client alike.
 """
 
 from __future__ import annotations
@@ -28,6 +35,15 @@ POOL_SIZE = 2
 MAX_OVERFLOW = 2
 CONNECT_TIMEOUT_S = 5
 SQLITE_BUSY_TIMEOUT_S = 60
+IDLE_IN_TRANSACTION_S = 15  # how long a paused process can hold a transaction (and its locks)
+KEEPALIVE = {"idle": 10, "interval": 5, "count": 3}  # a vanished peer is dropped after ~25 s
+# PostgreSQL's settings for every session, as libpq's `options` (`-c name=value`)
+PG_SESSION = {
+    "statement_timeout": "120s",
+    "lock_timeout": "30s",
+    "idle_in_transaction_session_timeout": f"{IDLE_IN_TRANSACTION_S}s",
+    **{f"tcp_keepalives_{k}": str(v) for k, v in KEEPALIVE.items()},
+}
 
 _DRIVER_HINTS = {
     "postgresql": "postgresql+psycopg:// (pip install 'tuner[postgres]')",
@@ -60,9 +76,28 @@ def engine_kwargs(url: str | URL) -> dict[str, Any]:
             "connect_args": {"timeout": SQLITE_BUSY_TIMEOUT_S},
         }
     kwargs: dict[str, Any] = {"pool_size": POOL_SIZE, "max_overflow": MAX_OVERFLOW, "pool_pre_ping": True}
-    if parsed.get_driver_name() in ("psycopg", "psycopg2", "pymysql", "mysqldb"):
+    if backend == "postgresql" and parsed.get_driver_name() in ("psycopg", "psycopg2"):
+        kwargs["connect_args"] = _postgresql_connect_args(parsed)
+    elif parsed.get_driver_name() in ("pymysql", "mysqldb"):
         kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
     return kwargs
+
+
+def _postgresql_connect_args(url: URL) -> dict[str, Any]:
+    """libpq's connection parameters: the connect timeout, client keepalives, the session settings.
+
+    Settings the URL already gives in its own `options` come last, so they win.
+    """
+    settings = " ".join(f"-c {name}={value}" for name, value in PG_SESSION.items())
+    own = url.query.get("options")
+    own = " ".join(own) if isinstance(own, tuple) else own
+    return {
+        "connect_timeout": CONNECT_TIMEOUT_S,
+        "keepalives": 1,
+        **{f"keepalives_{k}": v for k, v in KEEPALIVE.items()},
+        "options": f"{settings} {own}" if own else settings,
+        "application_name": url.query.get("application_name") or f"tuner pid {os.getpid()}",
+    }
 
 
 def make_engine(url: str | URL) -> Engine:
@@ -121,6 +156,7 @@ def _sqlite_on_connect(dbapi_connection: DBAPIConnection, connection_record: Con
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
     cursor.execute("PRAGMA journal_mode = WAL")
+    cursor.execute("PRAGMA foreign_keys = ON")  # curves and workers go with their study
     cursor.close()
 
 

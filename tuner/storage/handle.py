@@ -25,15 +25,22 @@ from tuner.storage.records import StudyRecord, get_study
 from tuner.storage.url import parse_url, redact
 
 
-def open_storage(url: str, *, create_if_empty: bool = False) -> Engine:
-    """An engine on a reachable database whose tuner schema is current (created if empty and asked)."""
+def connect(url: str, *, create: bool = False) -> Engine:
+    """An engine on a reachable database; without `create`, a SQLite file that does not exist is refused
+    (connecting would make an empty one)."""
     parsed = parse_url(url)
-    if parsed.get_backend_name() == "sqlite" and not is_sqlite_memory(parsed) and not create_if_empty:
+    if parsed.get_backend_name() == "sqlite" and not is_sqlite_memory(parsed) and not create:
         path = Path(parsed.database)
         if not path.exists():
             raise StorageError(f"no database at {redact(parsed)}: {path} does not exist")
     engine = make_engine(parsed)
     check_connection(engine)
+    return engine
+
+
+def open_storage(url: str, *, create_if_empty: bool = False) -> Engine:
+    """An engine on a reachable database whose tuner schema is current (created if empty and asked)."""
+    engine = connect(url, create=create_if_empty)
     ensure_schema(engine, create_if_empty=create_if_empty)
     return engine
 

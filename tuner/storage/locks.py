@@ -1,14 +1,25 @@
 """`study_lock`: a lock shared by every process on every machine that uses one database.
 
 Workers take it to claim a trial, so that "count the study's trials, then ask for one more" is atomic
-across processes and the study total is exact.
+across processes and the study total is exact. No wait is unbounded, and no holder keeps it for ever:
 
-- PostgreSQL: a session-level `pg_advisory_lock` on a stable 64-bit hash of the study name, held on one
-  connection for the duration (a dead holder's connection closes and the server releases the lock).
-- MySQL / MariaDB: `GET_LOCK` on a name derived from the same hash (lock names are limited to 64 chars).
-- SQLite (one machine by nature): `flock` on `<database file>.lock`, one lock for every study of the file
-  (SQLite serialises its writers anyway); flock locks belong to an open file, so threads of one process
-  exclude each other too. In-memory SQLite: a lock local to the process.
+- PostgreSQL: a transaction-level `pg_advisory_xact_lock` on a stable 64-bit hash of the study name, held
+  by one transaction for the body of the block (its commit releases it; so does the server ending the
+  session). Waiting is done in 1 s attempts (`lock_timeout`), and between attempts `stop()` is asked, so
+  a worker told to stop while it waits ends within a second. The holder's session carries
+  `idle_in_transaction_session_timeout` (`max_hold_s`, 15 s by default): a holder paused by SIGSTOP, a
+  sleeping laptop or a dead network loses the lock when the server ends its session, and the fleet goes
+  on. A transaction-level lock also works through PgBouncer in transaction mode, where session-level
+  locks do not.
+- MySQL / MariaDB: `GET_LOCK` on a name derived from the same hash, in 1 s attempts; the holding session
+  has a `wait_timeout` of `max_hold_s`, after which the server closes it and releases the lock.
+- SQLite (one machine by nature): `flock` on `<database file>.lock`, polled without blocking (flock
+  locks belong to an open file, so threads of one process exclude each other too); in-memory SQLite: a
+  lock local to the process. A paused process keeps a file lock, as it keeps SQLite's own write lock:
+  for a fleet, use PostgreSQL.
+
+`held()` on the lock says whether it is still held (PostgreSQL: the session is alive); releasing a lock
+whose session the server ended raises `LockLostError`, so a claim made under it can be checked again.
 """
 
 from __future__ import annotations
@@ -18,19 +29,46 @@ import fcntl
 import hashlib
 import os
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 from sqlalchemy import text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from tuner.errors import StorageError
-from tuner.storage.engine import is_sqlite_memory
+from tuner.storage.engine import IDLE_IN_TRANSACTION_S, is_sqlite_memory
 from tuner.storage.url import redact
 
-MYSQL_WAIT_S = 10  # GET_LOCK waits this long per call; the loop below retries, so this only bounds one call
+ATTEMPT_S = 1.0  # one bounded wait for the lock; `stop()` is asked between attempts
+SQLITE_POLL_S = 0.02
 
 _local_locks: dict[str, threading.Lock] = {}
 _local_guard = threading.Lock()
+
+
+class LockWaitInterrupted(StorageError):
+    """`stop()` became true while waiting for the lock: the lock was not taken."""
+
+
+class LockLostError(StorageError):
+    """The server ended the holder's session (it was paused or cut off for too long): the lock was lost."""
+
+
+class HeldLock:
+    """What the body of `study_lock` holds: `held()` tells whether the lock is still its own."""
+
+    def __init__(self, connection: Connection | None = None) -> None:
+        self._connection = connection
+
+    def held(self) -> bool:
+        if self._connection is None:
+            return True
+        try:
+            self._connection.execute(text("SELECT 1"))
+        except DBAPIError:
+            return False
+        return True
 
 
 def lock_key(study_name: str) -> int:
@@ -39,9 +77,23 @@ def lock_key(study_name: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+def _never() -> bool:
+    return False
+
+
 @contextlib.contextmanager
-def study_lock(engine: Engine, study_name: str) -> Iterator[None]:
-    """Hold the database-wide lock of `study_name` for the body of the `with` block."""
+def study_lock(
+    engine: Engine,
+    study_name: str,
+    *,
+    stop: Callable[[], bool] = _never,
+    max_hold_s: float | None = IDLE_IN_TRANSACTION_S,
+) -> Iterator[HeldLock]:
+    """Hold the database-wide lock of `study_name` for the body of the `with` block.
+
+    `stop()` is asked between bounded waits; when it is true, LockWaitInterrupted is raised. `max_hold_s`
+    bounds how long a silent holder keeps the lock (None: no bound, for migrations).
+    """
     backend = engine.url.get_backend_name()
     if backend == "postgresql":
         lock = _postgresql_lock
@@ -51,46 +103,93 @@ def study_lock(engine: Engine, study_name: str) -> Iterator[None]:
         lock = _memory_lock if is_sqlite_memory(engine.url) else _sqlite_file_lock
     else:
         raise StorageError(f"no cross-process lock for the {backend} database at {redact(engine.url)}")
-    with lock(engine, study_name):
-        yield
+    with lock(engine, study_name, stop, max_hold_s) as held:
+        yield held
+
+
+def _interrupted(study_name: str) -> LockWaitInterrupted:
+    return LockWaitInterrupted(f"stopped while waiting for the lock of study '{study_name}'")
+
+
+def _lock_timed_out(err: OperationalError) -> bool:
+    return getattr(err.orig, "sqlstate", None) == "55P03"  # lock_not_available: our lock_timeout expired
 
 
 @contextlib.contextmanager
-def _postgresql_lock(engine: Engine, study_name: str) -> Iterator[None]:
+def _postgresql_lock(engine: Engine, study_name: str, stop: Callable[[], bool],
+                     max_hold_s: float | None) -> Iterator[HeldLock]:
     key = lock_key(study_name)
-    # Autocommit: the lock belongs to the session, and the connection must not sit idle in a transaction.
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+    hold_ms = "0" if max_hold_s is None else str(int(max_hold_s * 1000))
+    with engine.connect() as connection:
+        transaction = connection.begin()
+        connection.execute(text("SELECT set_config('idle_in_transaction_session_timeout', :ms, true), "
+                                "set_config('lock_timeout', :wait, true)"),
+                           {"ms": hold_ms, "wait": str(int(ATTEMPT_S * 1000))})
+        while True:
+            try:
+                with connection.begin_nested():  # a timed-out attempt rolls back to here, not the whole
+                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+                break
+            except OperationalError as err:
+                if not _lock_timed_out(err):
+                    raise
+                if stop():
+                    transaction.rollback()
+                    raise _interrupted(study_name) from None
         try:
-            yield
-        finally:
-            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            yield HeldLock(connection)
+        except BaseException:
+            with contextlib.suppress(DBAPIError):
+                transaction.rollback()
+            raise
+        try:
+            transaction.commit()
+        except DBAPIError:
+            raise LockLostError(
+                f"the lock of study '{study_name}' was lost: the database ended the session that held it "
+                "(the process was paused or cut off while holding it)"
+            ) from None
 
 
 @contextlib.contextmanager
-def _mysql_lock(engine: Engine, study_name: str) -> Iterator[None]:
+def _mysql_lock(engine: Engine, study_name: str, stop: Callable[[], bool],
+                max_hold_s: float | None) -> Iterator[HeldLock]:
     name = f"tuner:{lock_key(study_name) & (2**64 - 1):016x}"
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        if max_hold_s is not None:
+            connection.execute(text("SET SESSION wait_timeout = :s"), {"s": max(1, int(max_hold_s))})
         while True:
-            got = connection.execute(text("SELECT GET_LOCK(:name, :wait)"), {"name": name, "wait": MYSQL_WAIT_S})
+            got = connection.execute(text("SELECT GET_LOCK(:name, :wait)"), {"name": name, "wait": ATTEMPT_S})
             result = got.scalar()
             if result == 1:
                 break
             if result is None:
                 raise StorageError(f"GET_LOCK failed for study '{study_name}' on {redact(engine.url)}")
+            if stop():
+                raise _interrupted(study_name)
         try:
-            yield
+            yield HeldLock(connection)
         finally:
-            connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+            with contextlib.suppress(DBAPIError):
+                connection.execute(text("SELECT RELEASE_LOCK(:name)"), {"name": name})
+            connection.invalidate()  # its wait_timeout is ours: the pool must not hand it out again
 
 
 @contextlib.contextmanager
-def _sqlite_file_lock(engine: Engine, study_name: str) -> Iterator[None]:
+def _sqlite_file_lock(engine: Engine, study_name: str, stop: Callable[[], bool],
+                      max_hold_s: float | None) -> Iterator[HeldLock]:
     fd = os.open(os.path.abspath(engine.url.database) + ".lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if stop():
+                    raise _interrupted(study_name) from None
+                time.sleep(SQLITE_POLL_S)
         try:
-            yield
+            yield HeldLock()
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
@@ -98,8 +197,14 @@ def _sqlite_file_lock(engine: Engine, study_name: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def _memory_lock(engine: Engine, study_name: str) -> Iterator[None]:
+def _memory_lock(engine: Engine, study_name: str, stop: Callable[[], bool],
+                 max_hold_s: float | None) -> Iterator[HeldLock]:
     with _local_guard:
         lock = _local_locks.setdefault(study_name, threading.Lock())
-    with lock:
-        yield
+    while not lock.acquire(timeout=ATTEMPT_S):
+        if stop():
+            raise _interrupted(study_name)
+    try:
+        yield HeldLock()
+    finally:
+        lock.release()

@@ -19,7 +19,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.schema import SchemaItem
 
@@ -27,6 +27,7 @@ import tuner
 from tuner.errors import SchemaError
 from tuner.storage.engine import check_connection, make_engine
 from tuner.storage.locks import study_lock
+from tuner.storage.optuna_adapter import optuna_storage
 from tuner.storage.tables import PREFIX
 from tuner.storage.url import redact
 
@@ -92,10 +93,12 @@ def tuner_tables(engine: Engine) -> list[str]:
 
 
 def upgrade(url: str | URL, revision: str = "head") -> None:
-    """Migrate the database at `url` up to `revision` (default: the newest)."""
+    """Migrate the database at `url` up to `revision` (default: the newest); create Optuna's tables too,
+    so that no command that only reads ever needs to create them."""
     engine = make_engine(url)
     check_connection(engine)
     _run(engine, command.upgrade, revision)
+    optuna_storage(engine.url, create_tables=True)
 
 
 def downgrade(url: str | URL, revision: str) -> None:
@@ -108,8 +111,8 @@ def downgrade(url: str | URL, revision: str) -> None:
 def _run(engine: Engine, step: Callable[[Config, str], None], revision: str) -> None:
     known = [s.revision for s in _script().walk_revisions()]
     try:
-        with study_lock(engine, _SCHEMA_LOCK), engine.begin() as connection:
-            step(alembic_config(connection), revision)
+        with study_lock(engine, _SCHEMA_LOCK, max_hold_s=None):
+            _migrate(engine, step, revision)
     except CommandError as err:
         current = current_revision(engine)
         if current is not None and current not in known:
@@ -117,6 +120,13 @@ def _run(engine: Engine, step: Callable[[Config, str], None], revision: str) -> 
         raise SchemaError(
             f"cannot migrate to revision '{revision}': {err} (known: {', '.join(reversed(known))}, head, base)"
         ) from None
+
+
+def _migrate(engine: Engine, step: Callable[[Config, str], None], revision: str) -> None:
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":  # a migration may rewrite a large table: no statement limit
+            connection.execute(text("SET LOCAL statement_timeout = 0"))
+        step(alembic_config(connection), revision)
 
 
 def ensure_schema(engine: Engine, *, create_if_empty: bool = False) -> None:
@@ -136,11 +146,12 @@ def ensure_schema(engine: Engine, *, create_if_empty: bool = False) -> None:
                 f"database has no tuner tables, this tuner needs revision {head}: "
                 f"run 'tuner db upgrade --storage {redact(engine.url)}'"
             )
-        # Several processes may start on one new database: the lock makes one of them create the tables.
-        with study_lock(engine, _SCHEMA_LOCK):
+        # Several processes may start on one new database: the lock makes one of them create the tables,
+        # Optuna's included (its own create_all would race: "table already exists").
+        with study_lock(engine, _SCHEMA_LOCK, max_hold_s=None):
             if current_revision(engine) is None and not tuner_tables(engine):
-                with engine.begin() as connection:
-                    command.upgrade(alembic_config(connection), "head")
+                _migrate(engine, command.upgrade, "head")
+                optuna_storage(engine.url, create_tables=True)
         return ensure_schema(engine)
     if current is None:
         raise SchemaError(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import warnings
+from copy import deepcopy
 from typing import Any
 
 import optuna
@@ -72,7 +73,7 @@ def _build_storage(
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         callback = None
         if heartbeat_interval is not None:
-            callback = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+            callback = _RetryCopy(max_retry=max_retry)
         try:
             return RDBStorage(
                 # RDBStorage runs str.format on the URL: braces (in a database name, say) must be doubled.
@@ -87,6 +88,20 @@ def _build_storage(
             raise StorageError(f"the driver of {redact(url)} is not installed ({err})") from None
         except SQLAlchemyError as err:
             raise StorageError(f"cannot open the Optuna storage at {redact(url)}: {driver_reason(err, url)}") from None
+
+
+OUTCOME_ATTRS = ("reason", "diverged")  # how a trial ended: a retried copy has not ended yet
+
+
+class _RetryCopy(optuna.storages.RetryHeartbeatStaleTrialCallback):
+    """Optuna's retry of a failed trial (a WAITING copy with its parameters and attributes), without the
+    attributes that say how the failed one ended: a copy that completes must not carry "worker stopped by
+    SIGTERM" as its reason."""
+
+    def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        copy = deepcopy(trial)
+        copy.user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in OUTCOME_ATTRS}
+        super().__call__(study, copy)
 
 
 def has_optuna_tables(engine: Engine) -> bool:
@@ -156,7 +171,7 @@ def fail_unbeaten_trials(study: optuna.Study, engine: Engine, grace_period: floa
     storage = storage_of(study)
     cutoff = dt.datetime.now() - dt.timedelta(seconds=grace_period)
     failed = []
-    for tid in running_trials_without_heartbeat(engine, study.study_name):
+    for tid in running_trials_without_heartbeat(engine, study):
         frozen = storage.get_trial(tid)
         if frozen.datetime_start is None or frozen.datetime_start.replace(tzinfo=None) > cutoff:
             continue
@@ -167,33 +182,35 @@ def fail_unbeaten_trials(study: optuna.Study, engine: Engine, grace_period: floa
     return failed
 
 
-def running_trials_without_heartbeat(engine: Engine, study_name: str) -> list[int]:
+def _of(study: optuna.Study | str) -> Any:
+    """The condition that picks a study's trials: by the loaded study's id, else by its name.
+
+    A worker counts by id: if its study is deleted and another made under the same name, it must not count
+    (or fail) the new study's trials.
+    """
+    if isinstance(study, str):
+        return _trials.c.study_id == select(_studies.c.study_id).where(_studies.c.study_name == study).scalar_subquery()
+    return _trials.c.study_id == study._study_id
+
+
+def running_trials_without_heartbeat(engine: Engine, study: optuna.Study | str) -> list[int]:
     """Trial ids of the study's RUNNING trials that have no heartbeat row (read-only)."""
     query = (
         select(_trials.c.trial_id)
-        .select_from(
-            _trials.join(_studies, _trials.c.study_id == _studies.c.study_id)
-            .outerjoin(_heartbeats, _heartbeats.c.trial_id == _trials.c.trial_id)
-        )
-        .where(_studies.c.study_name == study_name, cast(_trials.c.state, String) == "RUNNING",
-               _heartbeats.c.trial_id.is_(None))
+        .select_from(_trials.outerjoin(_heartbeats, _heartbeats.c.trial_id == _trials.c.trial_id))
+        .where(_of(study), cast(_trials.c.state, String) == "RUNNING", _heartbeats.c.trial_id.is_(None))
         .order_by(_trials.c.trial_id)
     )
     with engine.begin() as connection:
         return [int(i) for i in connection.execute(query).scalars()]
 
 
-def trial_state_counts(engine: Engine, study_name: str) -> dict[str, int]:
-    """{state name: count} of the study's trials, by one COUNT(*) GROUP BY (read-only).
+def trial_state_counts(engine: Engine, study: optuna.Study | str) -> dict[str, int]:
+    """{state name: count} of the study's trials (a loaded study, or a name), by one COUNT(*) GROUP BY.
 
     States with no trial are absent; an unknown study gives {}.
     """
-    query = (
-        select(_trials.c.state, func.count())
-        .select_from(_trials.join(_studies, _trials.c.study_id == _studies.c.study_id))
-        .where(_studies.c.study_name == study_name)
-        .group_by(_trials.c.state)
-    )
+    query = select(_trials.c.state, func.count()).where(_of(study)).group_by(_trials.c.state)
     with engine.begin() as connection:
         rows = connection.execute(query).all()
     return {getattr(state, "name", str(state)): int(count) for state, count in rows}

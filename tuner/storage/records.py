@@ -2,6 +2,10 @@
 
 Every function takes an engine and runs one transaction (`engine.begin()`), all SQL through SQLAlchemy
 Core with bound parameters. Curve values that are not finite are stored as NULL (see `tables`).
+
+Curves and workers belong to a study by its id. Writes take the id the writer was started with, so a
+study deleted under a running worker is noticed (StudyDeletedError) instead of written into; reads take
+the study's name and see only the rows of the study that has that name now.
 """
 
 from __future__ import annotations
@@ -13,11 +17,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 import tuner
-from tuner.errors import StorageError, StudyExistsError, StudyNotFoundError
+from tuner.errors import StorageError, StudyDeletedError, StudyExistsError, StudyNotFoundError
 from tuner.storage.tables import WORKER_STATUSES, curves, studies, utcnow, workers
 
 CURVE_FIELDS = ("train_loss", "val_loss", "val_accuracy", "lr", "seconds")
@@ -27,9 +31,15 @@ _UNSET: Any = object()
 
 @dataclass(frozen=True)
 class StudyRecord:
-    """A row of `tuner_studies`: the validated spec (as a dict), its TOML text, and what probes found."""
+    """A row of `tuner_studies`: the validated spec (as a dict), its TOML text, and what probes found.
 
+    `status` is `creating` until the study is wholly made; `n_trials` is its total once grown past the
+    spec's (None: the spec's).
+    """
+
+    id: int
     name: str
+    status: str
     spec: dict
     spec_toml: str
     source_path: str | None
@@ -37,6 +47,12 @@ class StudyRecord:
     tuner_version: str
     init_guess: dict | None
     lr_probe: dict | None
+    n_trials: int | None
+
+    @property
+    def total(self) -> int:
+        """The study's total of finished trials."""
+        return int(self.n_trials if self.n_trials is not None else self.spec["study"]["n_trials"])
 
 
 @dataclass(frozen=True)
@@ -44,7 +60,7 @@ class WorkerRecord:
     """A row of `tuner_workers`: one worker process of a study."""
 
     id: int
-    study_name: str
+    study_id: int
     host: str
     pid: int
     started_at: datetime
@@ -53,6 +69,7 @@ class WorkerRecord:
     status: str
     stopped_at: datetime | None
     message: str | None
+    threads: int | None
 
 
 def insert_study(
@@ -64,22 +81,14 @@ def insert_study(
     *,
     init_guess: dict | None = None,
     lr_probe: dict | None = None,
-) -> None:
-    """Add the record of a new study; an existing name raises StudyExistsError."""
+    status: str = "ready",
+) -> int:
+    """Add the record of a new study and return its id; an existing name raises StudyExistsError."""
+    values = dict(name=name, status=status, spec=spec, spec_toml=spec_toml, source_path=source_path or None,
+                  created_at=utcnow(), tuner_version=tuner.__version__, init_guess=init_guess, lr_probe=lr_probe)
     try:
         with engine.begin() as connection:
-            connection.execute(
-                insert(studies).values(
-                    name=name,
-                    spec=spec,
-                    spec_toml=spec_toml,
-                    source_path=source_path or None,
-                    created_at=utcnow(),
-                    tuner_version=tuner.__version__,
-                    init_guess=init_guess,
-                    lr_probe=lr_probe,
-                )
-            )
+            return int(connection.execute(insert(studies).values(**values)).inserted_primary_key[0])
     except IntegrityError:
         if get_study(engine, name) is None:  # another constraint: a bug, not a duplicate
             raise
@@ -93,9 +102,17 @@ def get_study(engine: Engine, name: str) -> StudyRecord | None:
     return StudyRecord(**row) if row is not None else None
 
 
-def update_study(engine: Engine, name: str, *, init_guess: dict | None = _UNSET, lr_probe: dict | None = _UNSET) -> None:
-    """Set the init-scale guess and/or the learning-rate probe result of a study (None clears one)."""
-    values = {k: v for k, v in (("init_guess", init_guess), ("lr_probe", lr_probe)) if v is not _UNSET}
+def study_exists(engine: Engine, study_id: int) -> bool:
+    """Whether the study of that id still exists."""
+    with engine.begin() as connection:
+        return connection.execute(select(studies.c.id).where(studies.c.id == study_id)).first() is not None
+
+
+def update_study(engine: Engine, name: str, *, init_guess: dict | None = _UNSET, lr_probe: dict | None = _UNSET,
+                 n_trials: int | None = _UNSET, status: str = _UNSET) -> None:
+    """Set some of a study's guess, probe result, grown total and status (None clears one)."""
+    given = {"init_guess": init_guess, "lr_probe": lr_probe, "n_trials": n_trials, "status": status}
+    values = {k: v for k, v in given.items() if v is not _UNSET}
     if not values:
         return
     with engine.begin() as connection:
@@ -105,10 +122,14 @@ def update_study(engine: Engine, name: str, *, init_guess: dict | None = _UNSET,
 
 
 def delete_study_records(engine: Engine, name: str) -> None:
-    """Delete the study's curves, workers and record (Optuna's own study is the caller's to delete)."""
+    """Delete the study's record with its curves and workers (Optuna's own study is the caller's to delete).
+
+    The children are deleted explicitly too: SQLite enforces the cascade only on connections that enable it.
+    """
+    ids = select(studies.c.id).where(studies.c.name == name).scalar_subquery()
     with engine.begin() as connection:
-        connection.execute(delete(curves).where(curves.c.study_name == name))
-        connection.execute(delete(workers).where(workers.c.study_name == name))
+        connection.execute(delete(curves).where(curves.c.study_id == ids))
+        connection.execute(delete(workers).where(workers.c.study_id == ids))
         connection.execute(delete(studies).where(studies.c.name == name))
 
 
@@ -126,33 +147,38 @@ def _finite(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _study_deleted(connection: Connection, study_id: int) -> bool:
+    return connection.execute(select(studies.c.id).where(studies.c.id == study_id)).first() is None
+
+
 def save_curve(
-    engine: Engine, study_name: str, trial_number: int, trial_id: int | None, rows: Sequence[Mapping[str, Any]]
+    engine: Engine, study_id: int, trial_number: int, trial_id: int | None, rows: Sequence[Mapping[str, Any]]
 ) -> None:
     """Store a trial's learning curve, one row per epoch, replacing any rows it already had.
 
     `rows` hold `epoch` and the `CURVE_FIELDS`; NaN and inf become NULL. A retried write of the same
-    trial replaces its rows rather than failing on the (study, trial, epoch) unique key.
+    trial replaces its rows rather than failing on the (study, trial, epoch) unique key. A study deleted
+    meanwhile raises StudyDeletedError and nothing is written.
     """
     params = []
     for row in rows:
         if "epoch" not in row:
             raise StorageError(f"curve row of trial {trial_number} has no 'epoch': {dict(row)}")
-        params.append(
-            {
-                "study_name": study_name,
-                "trial_number": int(trial_number),
-                "trial_id": None if trial_id is None else int(trial_id),
-                "epoch": int(row["epoch"]),
-                **{name: _finite(row.get(name)) for name in CURVE_FIELDS},
-            }
-        )
+        params.append({"study_id": study_id, "trial_number": int(trial_number),
+                       "trial_id": None if trial_id is None else int(trial_id), "epoch": int(row["epoch"]),
+                       **{name: _finite(row.get(name)) for name in CURVE_FIELDS}})
     with engine.begin() as connection:
+        if _study_deleted(connection, study_id):
+            raise StudyDeletedError(f"the study (id {study_id}) was deleted")
         connection.execute(
-            delete(curves).where(curves.c.study_name == study_name, curves.c.trial_number == int(trial_number))
+            delete(curves).where(curves.c.study_id == study_id, curves.c.trial_number == int(trial_number))
         )
         if params:
             connection.execute(insert(curves), params)
+
+
+def _of_study(name: str) -> Any:
+    return select(studies.c.id).where(studies.c.name == name).scalar_subquery()
 
 
 def load_curves(engine: Engine, study_name: str) -> list[dict]:
@@ -160,51 +186,52 @@ def load_curves(engine: Engine, study_name: str) -> list[dict]:
     columns = [curves.c.trial_number, curves.c.trial_id, curves.c.epoch, *(curves.c[n] for n in CURVE_FIELDS)]
     with engine.begin() as connection:
         rows = connection.execute(
-            select(*columns)
-            .where(curves.c.study_name == study_name)
+            select(*columns).where(curves.c.study_id == _of_study(study_name))
             .order_by(curves.c.trial_number, curves.c.epoch)
         ).mappings().all()
     return [dict(row) for row in rows]
 
 
-def register_worker(engine: Engine, study_name: str, host: str, pid: int) -> int:
+def register_worker(engine: Engine, study_id: int, host: str, pid: int, *, threads: int | None = None) -> int:
     """Record a starting worker (status `running`); return its id."""
     now = utcnow()
+    values = dict(study_id=study_id, host=host, pid=int(pid), started_at=now, last_seen=now, trials_done=0,
+                  status="running", threads=threads)
     with engine.begin() as connection:
-        result = connection.execute(
-            insert(workers).values(
-                study_name=study_name, host=host, pid=int(pid), started_at=now, last_seen=now,
-                trials_done=0, status="running",
-            )
-        )
-        return int(result.inserted_primary_key[0])
+        if _study_deleted(connection, study_id):
+            raise StudyDeletedError(f"the study (id {study_id}) was deleted")
+        return int(connection.execute(insert(workers).values(**values)).inserted_primary_key[0])
+
+
+def _touch(engine: Engine, worker_id: int, **values: Any) -> None:
+    """Update the worker's row; a row that is gone went with its deleted study."""
+    with engine.begin() as connection:
+        result = connection.execute(update(workers).where(workers.c.id == worker_id).values(**values))
+    if result.rowcount == 0:
+        raise StudyDeletedError(f"the row of worker {worker_id} is gone: its study was deleted")
 
 
 def touch_worker(engine: Engine, worker_id: int, *, trials_done: int) -> None:
     """Record that the worker is alive and how many trials it has run."""
-    with engine.begin() as connection:
-        connection.execute(
-            update(workers).where(workers.c.id == worker_id).values(last_seen=utcnow(), trials_done=int(trials_done))
-        )
-
-
-def stop_worker(engine: Engine, worker_id: int, *, status: str = "stopped", message: str | None = None) -> None:
-    """Record how the worker ended: `stopped` (cleanly) or `failed`, with an optional message."""
-    if status not in WORKER_STATUSES or status == "running":
-        raise StorageError(f"worker status must be 'stopped' or 'failed', got {status!r}")
-    now = utcnow()
-    with engine.begin() as connection:
-        connection.execute(
-            update(workers)
-            .where(workers.c.id == worker_id)
-            .values(status=status, message=message, stopped_at=now, last_seen=now)
-        )
+    _touch(engine, worker_id, last_seen=utcnow(), trials_done=int(trials_done))
 
 
 def see_worker(engine: Engine, worker_id: int) -> None:
     """Refresh the worker's `last_seen` only (its heartbeat thread calls this while a long trial runs)."""
+    _touch(engine, worker_id, last_seen=utcnow())
+
+
+def stop_worker(engine: Engine, worker_id: int, *, status: str = "stopped", message: str | None = None) -> None:
+    """Record how the worker ended: `stopped` (cleanly) or `failed`, with an optional message.
+
+    A row already gone (its study deleted) is left gone.
+    """
+    if status not in WORKER_STATUSES or status == "running":
+        raise StorageError(f"worker status must be 'stopped' or 'failed', got {status!r}")
+    now = utcnow()
     with engine.begin() as connection:
-        connection.execute(update(workers).where(workers.c.id == worker_id).values(last_seen=utcnow()))
+        connection.execute(update(workers).where(workers.c.id == worker_id)
+                           .values(status=status, message=message, stopped_at=now, last_seen=now))
 
 
 def fail_stale_workers(engine: Engine, study_name: str, *, grace_period: float, message: str | None = None) -> list[int]:
@@ -215,7 +242,7 @@ def fail_stale_workers(engine: Engine, study_name: str, *, grace_period: float, 
     """
     now = utcnow()
     cutoff = now - timedelta(seconds=grace_period)
-    stale = (workers.c.study_name == study_name) & (workers.c.status == "running") & (workers.c.last_seen < cutoff)
+    stale = (workers.c.study_id == _of_study(study_name)) & (workers.c.status == "running") & (workers.c.last_seen < cutoff)
     with engine.begin() as connection:
         ids = [int(i) for i in connection.execute(select(workers.c.id).where(stale).order_by(workers.c.id)).scalars()]
         if ids:
@@ -229,6 +256,12 @@ def list_workers(engine: Engine, study_name: str) -> list[WorkerRecord]:
     """The workers of a study, in the order they started."""
     with engine.begin() as connection:
         rows = connection.execute(
-            select(workers).where(workers.c.study_name == study_name).order_by(workers.c.id)
+            select(workers).where(workers.c.study_id == _of_study(study_name)).order_by(workers.c.id)
         ).mappings().all()
     return [WorkerRecord(**row) for row in rows]
+
+
+def live_workers(engine: Engine, study_name: str, *, seen_within_s: float) -> list[WorkerRecord]:
+    """The study's workers still `running` and seen in the last `seen_within_s` seconds."""
+    cutoff = utcnow() - timedelta(seconds=seen_within_s)
+    return [w for w in list_workers(engine, study_name) if w.status == "running" and w.last_seen >= cutoff]

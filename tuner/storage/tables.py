@@ -21,6 +21,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Double,
+    ForeignKey,
     Integer,
     MetaData,
     String,
@@ -35,12 +36,14 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 PREFIX = "tuner_"
 NAME_LENGTH = 512  # Optuna's own limit on study names
 WORKER_STATUSES = ("running", "stopped", "failed")
+STUDY_STATUSES = ("creating", "ready")  # `creating` until the Optuna study, attributes and warm start exist
 
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_name)s",
         "uq": "uq_%(table_name)s_%(column_0_name)s",
         "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s",
         "pk": "pk_%(table_name)s",
     }
 )
@@ -80,7 +83,11 @@ def utcnow() -> dt.datetime:
 studies = Table(
     "tuner_studies",
     metadata,
-    Column("name", String(NAME_LENGTH), primary_key=True),
+    # Rows of the other tables are keyed by this id, never by the name: a study deleted and created again
+    # under the same name starts clean. AUTOINCREMENT keeps SQLite from reusing a deleted study's id.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(NAME_LENGTH), nullable=False, unique=True),
+    Column("status", String(16), nullable=False),
     Column("spec", JSON, nullable=False),
     Column("spec_toml", Text, nullable=False),
     Column("source_path", Text, nullable=True),
@@ -88,13 +95,21 @@ studies = Table(
     Column("tuner_version", String(64), nullable=False),
     Column("init_guess", JSON, nullable=True),
     Column("lr_probe", JSON, nullable=True),
+    Column("n_trials", Integer, nullable=True),  # the study's total when grown past the spec's
+    CheckConstraint("status IN ('creating', 'ready')", name="status"),
+    sqlite_autoincrement=True,
 )
+
+
+def _study_id() -> Column:
+    return Column("study_id", Integer, ForeignKey("tuner_studies.id", ondelete="CASCADE"), nullable=False, index=True)
+
 
 curves = Table(
     "tuner_curves",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("study_name", String(NAME_LENGTH), nullable=False, index=True),
+    _study_id(),
     Column("trial_number", Integer, nullable=False),
     Column("trial_id", Integer, nullable=True),
     Column("epoch", Integer, nullable=False),
@@ -103,14 +118,14 @@ curves = Table(
     Column("val_accuracy", Double, nullable=True),
     Column("lr", Double, nullable=True),
     Column("seconds", Double, nullable=True),
-    UniqueConstraint("study_name", "trial_number", "epoch", name="uq_tuner_curves_trial_epoch"),
+    UniqueConstraint("study_id", "trial_number", "epoch", name="uq_tuner_curves_trial_epoch"),
 )
 
 workers = Table(
     "tuner_workers",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("study_name", String(NAME_LENGTH), nullable=False, index=True),
+    _study_id(),
     Column("host", String(255), nullable=False),
     Column("pid", Integer, nullable=False),
     Column("started_at", UTCDateTime, nullable=False),
@@ -119,6 +134,7 @@ workers = Table(
     Column("status", String(16), nullable=False),
     Column("stopped_at", UTCDateTime, nullable=True),
     Column("message", Text, nullable=True),
+    Column("threads", Integer, nullable=True),  # BLAS threads the worker uses, for sharing a host's cores
     CheckConstraint("status IN ('running', 'stopped', 'failed')", name="status"),
 )
 

@@ -27,7 +27,7 @@ import numpy as np
 import optuna
 from optuna.trial import TrialState
 
-from tuner.errors import StorageError, TrialTimeoutError
+from tuner.errors import StorageError, StudyDeletedError
 from tuner.storage import (
     finished_count,
     list_workers,
@@ -39,16 +39,17 @@ from tuner.storage import (
     touch_worker,
     trial_state_counts,
 )
-from tuner.storage.optuna_adapter import best_value, load_study, record_heartbeat, requeue, stored_user_attrs, trial_id
-from tuner.storage.records import see_worker
-from tuner.storage.retry import DB_PATIENCE_S, RetryPolicy, connection_reason, is_connection_error
-from tuner.study.catalog import load_study_spec
+from tuner.storage.optuna_adapter import best_value, load_study, record_heartbeat, stored_user_attrs, trial_id
+from tuner.storage.records import fail_stale_workers, see_worker, study_exists
+from tuner.storage.retry import DB_PATIENCE_S, RetryPolicy
+from tuner.study.catalog import load_study_record
 from tuner.study.data import load_study_data
-from tuner.study.objective import WorkerStopping, make_objective
+from tuner.study.objective import make_objective
 from tuner.study.space import make_pruner, make_sampler
-from tuner.study.worker.claim import claim_trial
-from tuner.study.worker.heartbeat import heartbeat
+from tuner.study.spec import spec_from_dict
+from tuner.study.worker.claim import Claim, claim_trial
 from tuner.study.worker.interrupt import TrainingInterrupt
+from tuner.study.worker.trial import Outcome, run_trial
 
 _T = TypeVar("_T")
 
@@ -90,12 +91,6 @@ class WorkerReport:
     message: str | None = None
 
 
-@dataclass(frozen=True)
-class _Outcome:
-    state: TrialState
-    requeued: bool  # failed for a reason outside the trial (a stop, a lost database): not the trial's fault
-
-
 class Worker:
     """One worker process's run over one study; `run()` returns its report. See the module docstring."""
 
@@ -114,6 +109,7 @@ class Worker:
         self.on_progress = on_progress
         self._failures_in_a_row = 0
         self._last_seen = time.monotonic()
+        self._swept = -float("inf")
 
     def db(self, call: Callable[[], _T], *, what: str) -> _T:
         """A database call, retried across a lost connection for up to `db_patience` seconds."""
@@ -127,23 +123,34 @@ class Worker:
             self._loop()
             if self.report.reason == "failures":
                 status, message = "failed", self.report.message
-        except StorageError as err:
+        except Exception as err:
             status, message = "failed", str(err)
-            raise
+            raise self._deleted(err) or err
         finally:
             self._record_stop(status, message)
         return self.report
 
+    def _deleted(self, err: Exception) -> StudyDeletedError | None:
+        """A StudyDeletedError naming this study when `err` came from the study being deleted under us."""
+        deleted = StudyDeletedError(f"study '{self.name}' was deleted while this worker ran; it stopped")
+        if isinstance(err, StudyDeletedError):
+            return deleted
+        try:
+            return None if study_exists(self.engine, self.study_id) else deleted
+        except Exception:  # noqa: BLE001 - the database itself may be the problem: the first error says more
+            return None
+
     def _open(self) -> None:
         self.engine = open_storage(self.url)
         self._retry = RetryPolicy(self.engine.url, patience=self.options.db_patience)
-        self.spec = load_study_spec(self.engine, self.name)
-        self.total = self.options.n_trials or self.spec.study.n_trials
+        record = load_study_record(self.engine, self.name)
+        self.study_id, self.spec = record.id, spec_from_dict(record.spec)
+        self.total = self.options.n_trials or record.total
         data = load_study_data(self.spec)
         storage = optuna_storage(self.url, heartbeat_interval=self.options.heartbeat_interval,
                                  grace_period=self.options.grace_period)
         index = len(list_workers(self.engine, self.name))
-        self.report = WorkerReport(register_worker(self.engine, self.name, socket.gethostname(), os.getpid()))
+        self.report = WorkerReport(register_worker(self.engine, self.study_id, socket.gethostname(), os.getpid()))
         # The first worker of a study samples with the study's seed (a single-worker run is reproducible);
         # later ones get derived seeds so that parallel workers do not propose the same points.
         seed = self.spec.study.seed
@@ -160,8 +167,10 @@ class Worker:
             if self.options.timeout is not None and time.monotonic() - started > self.options.timeout:
                 self.report.reason = "timeout"
                 return
-            grace = self.options.grace_period
-            claim = self.db(lambda: claim_trial(self.study, self.engine, self.total, grace), what="claiming a trial")
+            self._sweep_dead_workers()
+            claim = self.db(self._claim, what="claiming a trial")
+            if claim.stopped:
+                break
             if claim.trial is None:
                 if claim.finished >= self.total:
                     self.report.reason = "done"
@@ -174,6 +183,20 @@ class Worker:
             self._report_progress(outcome.state)
         self.report.reason = "stopped"
 
+    def _sweep_dead_workers(self) -> None:
+        """Mark `failed` the rows of this study's workers not seen for a grace period, once per grace period:
+        their trials are failed by the claim; their rows should not claim to run either."""
+        grace = self.options.grace_period
+        if time.monotonic() - self._swept < grace:
+            return
+        self._swept = time.monotonic()
+        message = f"not seen for {grace} s: marked failed by worker {self.report.worker_id}"
+        self.db(lambda: fail_stale_workers(self.engine, self.name, grace_period=grace, message=message),
+                what="marking dead workers")
+
+    def _claim(self) -> Claim:
+        return claim_trial(self.study, self.engine, self.total, self.options.grace_period, stop=self.stop.is_set)
+
     def _wait_for_others(self) -> None:
         """The rest of the total runs elsewhere; one of those trials may still fail and need a retry."""
         self.stop.wait(self.options.poll_interval)
@@ -181,55 +204,18 @@ class Worker:
             self._last_seen = time.monotonic()
             self.db(self._seen, what="recording that the worker is alive")
 
-    def _run_trial(self, trial: optuna.Trial) -> _Outcome:
-        """Train one claimed trial and tell the study how it ended, with the reason when it did not complete."""
-        value: float | None = None
-        reason: str | None = None
-        requeued = False
-        self.db(lambda: record_heartbeat(self.study, trial), what=f"starting trial {trial.number}")
-
+    def _run_trial(self, trial: optuna.Trial) -> Outcome:
         def beat() -> None:
             record_heartbeat(self.study, trial)
             self._seen()
 
-        with heartbeat(beat, self.options.heartbeat_interval, f"trial {trial.number}"):
-            try:
-                with self.interrupt.training():
-                    value = self.objective(trial)
-                state = TrialState.COMPLETE
-            except optuna.TrialPruned as err:
-                state, reason = TrialState.PRUNED, str(err) or "pruned"
-            except WorkerStopping as err:
-                # a signal during a write only set `stop`; the trial then ended at its epoch's end
-                state, reason, requeued = TrialState.FAIL, self.interrupt.stop_reason(err), True
-            except TrialTimeoutError as err:
-                state, reason = TrialState.FAIL, f"timeout: {err}"
-            except Exception as err:  # noqa: BLE001 - any error of a trial is recorded, the worker goes on
-                state, reason, requeued = self._classify(err)
-        return self._tell(trial, value, state, reason, requeued)
+        outcome = run_trial(self.study, trial, self.objective, interrupt=self.interrupt, db=self.db, beat=beat,
+                            interval=self.options.heartbeat_interval, url=self.engine.url)
+        if outcome.fatal is not None:
+            raise outcome.fatal
+        return outcome
 
-    def _classify(self, err: Exception) -> tuple[TrialState, str, bool]:
-        """(state, reason, requeue) of a trial that raised `err`."""
-        if is_connection_error(err):
-            return TrialState.FAIL, f"lost the database connection: {connection_reason(err, self.engine.url)}", True
-        return TrialState.FAIL, f"{type(err).__name__}: {err}", False
-
-    def _tell(self, trial: optuna.Trial, value: float | None, state: TrialState, reason: str | None,
-              requeued: bool) -> _Outcome:
-        n = trial.number
-        if reason is not None:
-            def record_reason() -> None:
-                if "reason" not in stored_user_attrs(self.study, trial):  # a retried write may have made it
-                    trial.set_user_attr("reason", reason)
-
-            self.db(record_reason, what=f"recording why trial {n} ended")
-        frozen = self.db(lambda: self.study.tell(trial, value, state=state, skip_if_finished=True),
-                         what=f"recording trial {n}")
-        if requeued and frozen.state == TrialState.FAIL:
-            self.db(lambda: requeue(self.study, frozen), what=f"queueing trial {n} again")
-        return _Outcome(frozen.state, requeued)
-
-    def _count(self, trial: optuna.Trial, outcome: _Outcome) -> bool:
+    def _count(self, trial: optuna.Trial, outcome: Outcome) -> bool:
         """Book the trial in the report and the worker's row; True when too many failed in a row."""
         report, state = self.report, outcome.state
         report.trials_run += 1
@@ -253,14 +239,14 @@ class Worker:
     def _report_progress(self, state: TrialState) -> None:
         if self.on_progress is None:
             return
-        counts = self.db(lambda: trial_state_counts(self.engine, self.name), what="counting trials")
+        counts = self.db(lambda: trial_state_counts(self.engine, self.study), what="counting trials")
         best = self.db(lambda: best_value(self.study), what="reading the best value")
         self.on_progress(Progress(total=self.total, finished=finished_count(counts), running=counts.get("RUNNING", 0),
                                   counts=counts, done_here=self.report.trials_run, best=best, last_state=state.name))
 
     def _write_curve(self, trial: optuna.trial.BaseTrial, rows: list[dict]) -> None:
         with self.interrupt.writing():
-            self.db(lambda: save_curve(self.engine, self.name, trial.number, trial_id(trial), rows),
+            self.db(lambda: save_curve(self.engine, self.study_id, trial.number, trial_id(trial), rows),
                     what=f"saving the curve of trial {trial.number}")
 
     def _seen(self) -> None:

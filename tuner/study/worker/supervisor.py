@@ -3,11 +3,15 @@
 Each child is a single-process `tuner worker` with `cores / J` BLAS threads, so that J workers do not
 oversubscribe the machine. The storage URL reaches the children by environment, not argv: argv is
 visible to every user in `ps`. `stop()` forwards a stop (SIGTERM) to every live child; each fails and
-re-queues its running trial and exits on its own.
+re-queues its running trial and exits on its own. The children die with the supervisor: each asks the
+kernel for a SIGTERM when its parent dies (Linux's PR_SET_PDEATHSIG, `follow_supervisor`), so killing
+the supervisor, even with SIGKILL, orphans no worker. A child that died of a signal makes the supervisor
+exit non-zero (128 + the signal, as a shell reports it).
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import subprocess
@@ -21,6 +25,28 @@ from tuner.storage.optuna_adapter import best_value, load_study
 from tuner.study.worker.loop import Progress
 
 BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
+SUPERVISOR_VAR = "TUNER_SUPERVISOR_PID"
+_PR_SET_PDEATHSIG = 1
+
+
+def follow_supervisor(on_orphaned: Callable[[], None]) -> None:
+    """In a child of `Supervisor`: receive SIGTERM when the supervisor dies; call `on_orphaned()` if it
+    already has. Without Linux's prctl, the child only notices at its next stop check."""
+    parent = os.environ.get(SUPERVISOR_VAR)
+    if parent is None:
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if str(os.getppid()) != parent:  # the supervisor died before the request was in place
+        on_orphaned()
+
+
+def exit_code(codes: Sequence[int]) -> int:
+    """One exit code for the children's: 0 when all succeeded; a signal's death counts as 128 + signal."""
+    return max((128 - code if code < 0 else code for code in codes), default=0)
 
 
 class Supervisor:
@@ -37,6 +63,7 @@ class Supervisor:
         env[ENV_VAR] = self.url
         threads = str(max(1, (os.cpu_count() or 1) // self.jobs))
         env.update({var: threads for var in BLAS_THREAD_VARS})
+        env[SUPERVISOR_VAR] = str(os.getpid())
         args = [sys.executable, "-m", "tuner", "worker", self.name, "--jobs", "1", "--quiet", *self.worker_args]
         self.children = [subprocess.Popen(args, env=env) for _ in range(self.jobs)]
 
@@ -50,9 +77,9 @@ class Supervisor:
     def running(self) -> bool:
         return any(child.poll() is None for child in self.children)
 
-    def watch(self, total: int, on_progress: Callable[[Progress], None], interval: float = 0.5) -> list[int]:
+    def watch(self, total: int, on_progress: Callable[[Progress], None], interval: float = 0.5) -> int:
         """Report the study's progress whenever its finished count changes, until every child has exited;
-        return the children's exit codes."""
+        return one exit code for them all (`exit_code`)."""
         engine = open_storage(self.url)
         study = load_study(optuna_storage(self.url, create_tables=False), self.name)
         last = None
@@ -64,4 +91,4 @@ class Supervisor:
                 on_progress(Progress(total=total, finished=finished, running=counts.get("RUNNING", 0),
                                      counts=counts, done_here=finished, best=best_value(study)))
             time.sleep(interval)
-        return [child.wait() for child in self.children]
+        return exit_code([child.wait() for child in self.children])
