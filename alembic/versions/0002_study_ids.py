@@ -8,7 +8,8 @@ Create Date: 2026-12-02
 until a study is wholly made, so an interrupted `study create` is detected and repaired) and `n_trials`
 (the total once a study has grown past its spec's). `tuner_curves` and `tuner_workers` reference the
 study by `study_id` with ON DELETE CASCADE, so a study deleted and created again under the same name never
-inherits the rows of the old one. `tuner_workers.threads` records each worker's BLAS threads.
+inherits the rows of the old one. `tuner_workers.threads` and `heartbeat_s` record each worker's BLAS threads and
+heartbeat interval (how often its row is refreshed: what tells a live worker from a dead one).
 
 The tables are rebuilt the same way on every backend (copy out, drop, create, copy back), because their
 primary keys change and SQLite cannot alter those in place. Curve and worker rows whose study name has no
@@ -93,6 +94,7 @@ def _create_children() -> None:
         sa.Column("stopped_at", _timestamp(), nullable=True),
         sa.Column("message", sa.Text(), nullable=True),
         sa.Column("threads", sa.Integer(), nullable=True),
+        sa.Column("heartbeat_s", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("id", name="pk_tuner_workers"),
         sa.ForeignKeyConstraint(["study_id"], ["tuner_studies.id"], ondelete="CASCADE",
                                 name="fk_tuner_workers_study_id"),

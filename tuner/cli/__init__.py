@@ -47,14 +47,15 @@ def _root(
     verbose: Annotated[
         int,
         typer.Option("--verbose", "-v", count=True,
-                     help="Log retries, lost database connections and failed heartbeats to stderr (-vv: debug)."),
+                     help="Also log retries, lost database connections and failed heartbeats to stderr "
+                     "(-vv: debug). Warnings (a trial taken from a paused worker) are always shown."),
     ] = 0,
 ) -> None:
     """Find good training hyperparameters and initial weight scales for neural networks.
 
     Example: tuner run studies/digits-mlp.toml
     """
-    level = {0: logging.ERROR, 1: logging.INFO}.get(verbose, logging.DEBUG)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
     logger = logging.getLogger("tuner")

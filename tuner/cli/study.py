@@ -148,8 +148,8 @@ def delete(
 ) -> None:
     """Delete a study, its trials, curves and worker records.
 
-    Refused while a worker of the study was seen in the last minute, unless --force: the workers then stop
-    with one line, and nothing of the study is left for a new study of the same name.
+    Refused while a worker of the study looks alive (seen within two of its heartbeats), unless --force:
+    the workers then stop with one line, and nothing of the study is left for a new study of the same name.
 
     Example: tuner study delete digits-mlp --yes
     """
@@ -164,12 +164,12 @@ def cleanup(
     name: NameArgument,
     storage: StorageOption = None,
     grace_period: Annotated[int, typer.Option("--grace-period", min=1, help="Seconds without a heartbeat before a RUNNING trial counts as dead.")] = 60,
-    force: Annotated[bool, typer.Option("--force", help="Clean up even while workers of the study were seen recently.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Clean up even while workers of the study look alive.")] = False,
 ) -> None:
     """Fail the trials left RUNNING by dead workers and queue them again.
 
-    Refused while a worker of the study was seen within the grace period, unless --force: live workers
-    clean up after dead ones by themselves.
+    Refused while a worker of the study looks alive (seen within two of its heartbeats), unless --force:
+    live workers clean up after dead ones by themselves.
 
     Example: tuner study cleanup digits-mlp --grace-period 120
     """

@@ -97,8 +97,7 @@ def upgrade(url: str | URL, revision: str = "head") -> None:
     so that no command that only reads ever needs to create them."""
     engine = make_engine(url)
     check_connection(engine)
-    _run(engine, command.upgrade, revision)
-    optuna_storage(engine.url, create_tables=True)
+    _run(engine, command.upgrade, revision, optuna_tables=True)
 
 
 def downgrade(url: str | URL, revision: str) -> None:
@@ -108,10 +107,12 @@ def downgrade(url: str | URL, revision: str) -> None:
     _run(engine, command.downgrade, revision)
 
 
-def _run(engine: Engine, step: Callable[[Config, str], None], revision: str) -> None:
+def _run(engine: Engine, step: Callable[[Config, str], None], revision: str, *, optuna_tables: bool = False) -> None:
     known = [s.revision for s in _script().walk_revisions()]
     try:
         with study_lock(engine, _SCHEMA_LOCK, max_hold_s=None):
+            if optuna_tables:
+                optuna_storage(engine.url, create_tables=True)
             _migrate(engine, step, revision)
     except CommandError as err:
         current = current_revision(engine)
@@ -146,12 +147,13 @@ def ensure_schema(engine: Engine, *, create_if_empty: bool = False) -> None:
                 f"database has no tuner tables, this tuner needs revision {head}: "
                 f"run 'tuner db upgrade --storage {redact(engine.url)}'"
             )
-        # Several processes may start on one new database: the lock makes one of them create the tables,
-        # Optuna's included (its own create_all would race: "table already exists").
+        # Several processes may start on one new database: the lock makes one of them create the tables.
+        # Optuna's come first (its own table creation races: "table already exists", "UNIQUE constraint
+        # failed: alembic_version"), so whoever sees tuner's tables at head knows Optuna's are there too.
         with study_lock(engine, _SCHEMA_LOCK, max_hold_s=None):
             if current_revision(engine) is None and not tuner_tables(engine):
-                _migrate(engine, command.upgrade, "head")
                 optuna_storage(engine.url, create_tables=True)
+                _migrate(engine, command.upgrade, "head")
         return ensure_schema(engine)
     if current is None:
         raise SchemaError(

@@ -25,6 +25,8 @@ from tuner.errors import StorageError, StudyDeletedError, StudyExistsError, Stud
 from tuner.storage.tables import WORKER_STATUSES, curves, studies, utcnow, workers
 
 CURVE_FIELDS = ("train_loss", "val_loss", "val_accuracy", "lr", "seconds")
+DEFAULT_HEARTBEAT_S = 10
+LIVE_SLACK_S = 1.0
 
 _UNSET: Any = object()
 
@@ -70,6 +72,14 @@ class WorkerRecord:
     stopped_at: datetime | None
     message: str | None
     threads: int | None
+    heartbeat_s: int | None
+
+    def live(self, now: datetime) -> bool:
+        """Running and seen within two of its heartbeats (plus slack): it refreshes its row at each one."""
+        if self.status != "running":
+            return False
+        window = 2 * (self.heartbeat_s or DEFAULT_HEARTBEAT_S) + LIVE_SLACK_S
+        return (now - self.last_seen).total_seconds() <= window
 
 
 def insert_study(
@@ -192,11 +202,12 @@ def load_curves(engine: Engine, study_name: str) -> list[dict]:
     return [dict(row) for row in rows]
 
 
-def register_worker(engine: Engine, study_id: int, host: str, pid: int, *, threads: int | None = None) -> int:
+def register_worker(engine: Engine, study_id: int, host: str, pid: int, *, threads: int | None = None,
+                    heartbeat_s: int | None = None) -> int:
     """Record a starting worker (status `running`); return its id."""
     now = utcnow()
     values = dict(study_id=study_id, host=host, pid=int(pid), started_at=now, last_seen=now, trials_done=0,
-                  status="running", threads=threads)
+                  status="running", threads=threads, heartbeat_s=heartbeat_s)
     with engine.begin() as connection:
         if _study_deleted(connection, study_id):
             raise StudyDeletedError(f"the study (id {study_id}) was deleted")
@@ -261,7 +272,7 @@ def list_workers(engine: Engine, study_name: str) -> list[WorkerRecord]:
     return [WorkerRecord(**row) for row in rows]
 
 
-def live_workers(engine: Engine, study_name: str, *, seen_within_s: float) -> list[WorkerRecord]:
-    """The study's workers still `running` and seen in the last `seen_within_s` seconds."""
-    cutoff = utcnow() - timedelta(seconds=seen_within_s)
-    return [w for w in list_workers(engine, study_name) if w.status == "running" and w.last_seen >= cutoff]
+def live_workers(engine: Engine, study_name: str) -> list[WorkerRecord]:
+    """The study's workers that look alive (`WorkerRecord.live`)."""
+    now = utcnow()
+    return [w for w in list_workers(engine, study_name) if w.live(now)]

@@ -133,5 +133,5 @@ class RetryPolicy:
     def _log(self, state: tenacity.RetryCallState, what: str) -> None:
         err = state.outcome.exception() if state.outcome is not None else None
         reason = connection_reason(err, self.url) if err is not None else "unknown"
-        log.warning("lost the database connection while %s (%s); retry %d in %.1f s",
+        log.info("lost the database connection while %s (%s); retry %d in %.1f s",
                     what, reason, state.attempt_number, state.upcoming_sleep)

@@ -135,6 +135,7 @@ workers = Table(
     Column("stopped_at", UTCDateTime, nullable=True),
     Column("message", Text, nullable=True),
     Column("threads", Integer, nullable=True),  # BLAS threads the worker uses, for sharing a host's cores
+    Column("heartbeat_s", Integer, nullable=True),  # how often it refreshes `last_seen` while it runs
     CheckConstraint("status IN ('running', 'stopped', 'failed')", name="status"),
 )
 

@@ -2,7 +2,7 @@
 stored spec a worker loads. Creating one is `tuner.study.create`.
 
 Deleting a study or cleaning it up cuts off the workers that run it, so both refuse while a worker of the
-study was seen in the last `LIVE_WINDOW_S` seconds, unless forced; a forced delete makes those workers
+study looks alive (seen within two of its heartbeats), unless forced; a forced delete makes those workers
 stop with one line (they notice that their study is gone) instead of writing into a study of the same
 name created later.
 """
@@ -30,7 +30,6 @@ from tuner.storage.records import StudyRecord, fail_stale_workers, live_workers
 from tuner.study.spec import StudySpec, spec_from_dict
 from tuner.study.stale import fail_dead_trials
 
-LIVE_WINDOW_S = 60.0  # a worker seen this recently is alive: it refreshes its row every heartbeat (10 s)
 
 
 @dataclass(frozen=True)
@@ -67,12 +66,12 @@ def list_studies(storage_url: str) -> list[StudySummary]:
     return sorted(summaries, key=lambda s: s.name)
 
 
-def _refuse_if_live(engine: Engine, study_name: str, what: str, window: float) -> None:
-    live = live_workers(engine, study_name, seen_within_s=window)
+def _refuse_if_live(engine: Engine, study_name: str, what: str) -> None:
+    live = live_workers(engine, study_name)
     if live:
         hosts = ", ".join(sorted({f"{w.host} (pid {w.pid})" for w in live}))
         raise StudyBusyError(
-            f"{len(live)} worker(s) of study '{study_name}' were seen in the last {window:g} s ({hosts}); "
+            f"{len(live)} worker(s) of study '{study_name}' look alive ({hosts}); "
             f"stop them first, or add --force to {what} anyway"
         )
 
@@ -82,7 +81,7 @@ def delete_study(storage_url: str, study_name: str, *, force: bool = False) -> N
     `force` (they then stop on their own, noticing that the study is gone)."""
     handle = open_study(storage_url, study_name)
     if not force:
-        _refuse_if_live(handle.engine, study_name, "delete it", LIVE_WINDOW_S)
+        _refuse_if_live(handle.engine, study_name, "delete it")
     optuna.delete_study(study_name=study_name, storage=storage_of(handle.study))
     delete_study_records(handle.engine, study_name)
 
@@ -92,14 +91,14 @@ def cleanup_study(storage_url: str, study_name: str, *, grace_period: int = 60, 
 
     Each failed trial is queued again with the same parameters, as a live worker would have done. Workers
     still `running` in `tuner_workers` but not seen for `grace_period` s are marked `failed`. Refused while
-    a worker was seen in the last `grace_period` s, unless `force`: live workers clean up after dead ones at
-    every claim, and a grace period shorter than their heartbeat would fail their running trials.
+    a worker looks alive, unless `force`: live workers clean up after dead ones at every claim, and a grace
+    period shorter than their heartbeat would fail their running trials.
     """
     handle = open_study(storage_url, study_name, heartbeat_interval=max(1, grace_period // 2),
                         grace_period=grace_period)
     engine, study = handle.engine, handle.study
     if not force:
-        _refuse_if_live(engine, study_name, "clean it up", grace_period)
+        _refuse_if_live(engine, study_name, "clean it up")
     running = (optuna.trial.TrialState.RUNNING,)
     before = {t.number for t in study.get_trials(deepcopy=False, states=running)}
     with study_lock(engine, study_name):  # a worker claiming at the same moment sees either all or none

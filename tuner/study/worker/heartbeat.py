@@ -2,7 +2,7 @@
 
 Optuna's ask/tell gets no heartbeat of its own (only `study.optimize` runs one), so the worker beats for
 its trial. A failed beat (the database restarting) is not fatal: the next one retries, and the grace period
-covers the gap; each failure is logged at WARNING on `tuner.study.worker.heartbeat` (`tuner -v` shows it).
+covers the gap; each failure is logged on `tuner.study.worker.heartbeat` (`tuner -v` shows it).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def heartbeat(beat: Callable[[], None], interval: float, name: str) -> Iterator[
             try:
                 beat()
             except Exception as err:  # noqa: BLE001 - the next beat retries; the grace period covers the gap
-                log.warning("%s: heartbeat failed, the next one retries: %s: %s", name, type(err).__name__, err)
+                log.info("%s: heartbeat failed, the next one retries: %s: %s", name, type(err).__name__, err)
 
     thread = threading.Thread(target=run, name=f"heartbeat-{name}", daemon=True)
     thread.start()

@@ -15,6 +15,7 @@ that never cuts a write (`interrupt`), and the retry of database calls across a 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -41,6 +42,7 @@ from tuner.storage import (
 )
 from tuner.storage.optuna_adapter import best_value, load_study, record_heartbeat, stored_user_attrs, trial_id
 from tuner.storage.records import fail_stale_workers, see_worker, study_exists
+from tuner.storage.reserve import ensure_reserve, is_disk_full, release_reserve
 from tuner.storage.retry import DB_PATIENCE_S, RetryPolicy
 from tuner.study.catalog import load_study_record
 from tuner.study.data import load_study_data
@@ -110,6 +112,7 @@ class Worker:
         self._failures_in_a_row = 0
         self._last_seen = time.monotonic()
         self._swept = -float("inf")
+        self._trial: optuna.Trial | None = None  # claimed and not yet told
 
     def db(self, call: Callable[[], _T], *, what: str) -> _T:
         """A database call, retried across a lost connection for up to `db_patience` seconds."""
@@ -125,10 +128,27 @@ class Worker:
                 status, message = "failed", self.report.message
         except Exception as err:
             status, message = "failed", str(err)
+            self._make_room(message)
+            self._abandon_trial(message)
             raise self._deleted(err) or err
         finally:
             self._record_stop(status, message)
         return self.report
+
+    def _abandon_trial(self, reason: str) -> None:
+        """The worker ends with a trial claimed and not told: fail it, as far as the database allows (if it
+        cannot, the other workers fail it once its heartbeat is stale)."""
+        trial, self._trial = self._trial, None
+        if trial is None:
+            return
+        with contextlib.suppress(Exception):
+            trial.set_user_attr("reason", f"its worker ended: {reason}")
+            self.study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+
+    def _make_room(self, reason: str) -> None:
+        """On a full disk, free the ballast beside a SQLite database for the last writes."""
+        if is_disk_full(reason):
+            release_reserve(self.engine.url)
 
     def _deleted(self, err: Exception) -> StudyDeletedError | None:
         """A StudyDeletedError naming this study when `err` came from the study being deleted under us."""
@@ -142,6 +162,7 @@ class Worker:
 
     def _open(self) -> None:
         self.engine = open_storage(self.url)
+        ensure_reserve(self.engine.url)
         self._retry = RetryPolicy(self.engine.url, patience=self.options.db_patience)
         record = load_study_record(self.engine, self.name)
         self.study_id, self.spec = record.id, spec_from_dict(record.spec)
@@ -150,7 +171,8 @@ class Worker:
         storage = optuna_storage(self.url, heartbeat_interval=self.options.heartbeat_interval,
                                  grace_period=self.options.grace_period)
         index = len(list_workers(self.engine, self.name))
-        self.report = WorkerReport(register_worker(self.engine, self.study_id, socket.gethostname(), os.getpid()))
+        self.report = WorkerReport(register_worker(self.engine, self.study_id, socket.gethostname(), os.getpid(),
+                                                   heartbeat_s=self.options.heartbeat_interval))
         # The first worker of a study samples with the study's seed (a single-worker run is reproducible);
         # later ones get derived seeds so that parallel workers do not propose the same points.
         seed = self.spec.study.seed
@@ -209,10 +231,12 @@ class Worker:
             record_heartbeat(self.study, trial)
             self._seen()
 
+        self._trial = trial
         outcome = run_trial(self.study, trial, self.objective, interrupt=self.interrupt, db=self.db, beat=beat,
-                            interval=self.options.heartbeat_interval, url=self.engine.url)
+                            interval=self.options.heartbeat_interval, url=self.engine.url, make_room=self._make_room)
         if outcome.fatal is not None:
-            raise outcome.fatal
+            raise outcome.fatal  # the trial stays `_trial`: `_abandon_trial` tries its tell once more
+        self._trial = None
         return outcome
 
     def _count(self, trial: optuna.Trial, outcome: Outcome) -> bool:

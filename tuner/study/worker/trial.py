@@ -51,8 +51,13 @@ class _Ending:
 
 
 def run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[optuna.Trial], float], *,
-              interrupt: TrainingInterrupt, db: Db, beat: Callable[[], None], interval: float, url: URL) -> Outcome:
-    """Train one claimed trial and tell the study how it ended (see the module docstring)."""
+              interrupt: TrainingInterrupt, db: Db, beat: Callable[[], None], interval: float, url: URL,
+              make_room: Callable[[str], None] = lambda reason: None) -> Outcome:
+    """Train one claimed trial and tell the study how it ended (see the module docstring).
+
+    `make_room(reason)` runs before the last writes after a permanent database error (see
+    `tuner.storage.reserve`).
+    """
     db(lambda: record_heartbeat(study, trial), what=f"starting trial {trial.number}")
     with heartbeat(beat, interval, f"trial {trial.number}"):
         try:
@@ -71,6 +76,8 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[opt
             raise
         except Exception as err:  # noqa: BLE001 - any error of a trial is recorded, the worker goes on
             ending = _classify(err, url)
+    if ending.fatal is not None:
+        make_room(str(ending.fatal))
     return _tell(study, trial, ending, db)
 
 
@@ -78,8 +85,10 @@ def _classify(err: Exception, url: URL) -> _Ending:
     if is_connection_error(err):
         return _Ending(reason=f"lost the database connection: {connection_reason(err, url)}", requeue=True)
     if is_database_error(err):
+        # No copy is queued: the write would need what the database lacks (space, a table), and a FAIL
+        # does not count towards the total, so the study still gets its trials once the database is mended.
         reason = connection_reason(err, url)
-        return _Ending(reason=f"the database failed: {reason}", requeue=True,
+        return _Ending(reason=f"the database failed: {reason}",
                        fatal=StorageError(f"the database failed while running a trial: {reason}"))
     return _Ending(reason=f"{type(err).__name__}: {err}")
 
@@ -111,5 +120,5 @@ def _tell(study: optuna.Study, trial: optuna.Trial, ending: _Ending, db: Db) -> 
     except StorageError:
         if ending.fatal is None:
             raise
-        return Outcome(TrialState.FAIL, requeued=True, fatal=ending.fatal)  # told as far as it could be
+        return Outcome(TrialState.FAIL, requeued=False, fatal=ending.fatal)  # told as far as it could be
     return Outcome(frozen.state, ending.requeue, ending.fatal)
