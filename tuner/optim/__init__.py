@@ -4,8 +4,9 @@
     opt.start(model.params, total_steps)          # allocate state, k = 0
     loss = opt.step(model.params, model.grad, closure)   # closure() -> loss; fills grad at current params
 
-Every optimizer takes the schedule of eq. 8.14 (`eps0`, `eps_tau`, `tau`) and optional gradient clipping
-by global norm (`clip_norm`); `HYPERPARAMETERS[name]` lists the ones it takes besides those.
+Every optimizer takes the schedule of eq. 8.14 (`eps0`, `eps_tau`, `tau`; `linear_decay` is that
+schedule as a pure function of k) and optional gradient clipping by global norm (`clip_norm`);
+`HYPERPARAMETERS[name]` lists the ones it takes besides those.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from tuner.optim.momentum import Momentum
 from tuner.optim.nesterov import Nesterov
 from tuner.optim.rmsprop import RMSProp
 from tuner.optim.rmsprop_nesterov import RMSPropNesterov
+from tuner.optim.schedule import linear_decay
 from tuner.optim.sgd import SGD
 
 _CLASSES: dict[str, type[Optimizer]] = {
@@ -58,5 +60,6 @@ __all__ = [
     "RMSProp",
     "RMSPropNesterov",
     "clip_by_global_norm",
+    "linear_decay",
     "make",
 ]

@@ -19,8 +19,8 @@ from typing import Any, ClassVar
 import numpy as np
 
 from tuner.errors import HyperparameterError
-from tuner.nn.schedule import linear_decay
 from tuner.optim.clipping import clip_by_global_norm
+from tuner.optim.schedule import linear_decay
 
 Closure = Callable[[], float]
 

@@ -4,7 +4,8 @@
     ε_k = ε_τ                           for k > τ
 
 A pure function of the iteration number, as nanoGPT's `get_lr(it)`: the optimizer keeps the counter, the
-schedule keeps nothing. A constant rate is the special case ε_τ = ε0.
+schedule keeps nothing. A constant rate is the special case ε_τ = ε0. It lives in `tuner.optim` because it
+is every optimizer's global rate (`Optimizer.rate(k)`); the network knows nothing of it.
 """
 
 from __future__ import annotations
