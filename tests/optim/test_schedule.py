@@ -94,7 +94,7 @@ def test_a_run_does_not_change_the_rates_of_the_next():
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [((-1, 0.1, 0.001, 10), "k must be >= 0, got -1"), ((0, 0.1, 0.001, 0), "tau must be >= 1, got 0")],
+    [((-1, 0.1, 0.001, 10), "k must be >= 0, got -1"), ((0, 0.1, 0.001, 0), "tau must be an integer >= 1, got 0")],
 )
 def test_rejects_bad_values(args, message):
     with pytest.raises(HyperparameterError, match=re.escape(message)):

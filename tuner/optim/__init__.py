@@ -6,7 +6,8 @@
 
 Every optimizer takes the schedule of eq. 8.14 (`eps0`, `eps_tau`, `tau`; `linear_decay` is that
 schedule as a pure function of k) and optional gradient clipping by global norm (`clip_norm`);
-`HYPERPARAMETERS[name]` lists the ones it takes besides those.
+`HYPERPARAMETERS[name]` lists the ones it takes besides those. `DOMAINS[name]` is the `Domain` each value
+must lie in (α ∈ [0, 1), δ > 0, ...), checked once when the optimizer is made.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from tuner.optim._base import COMMON, Optimizer
 from tuner.optim.adagrad import AdaGrad
 from tuner.optim.adam import Adam
 from tuner.optim.clipping import clip_by_global_norm
+from tuner.optim.domains import DOMAINS, Domain
 from tuner.optim.momentum import Momentum
 from tuner.optim.nesterov import Nesterov
 from tuner.optim.rmsprop import RMSProp
@@ -49,11 +51,13 @@ def make(name: str, **hparams: float | int | None) -> Optimizer:
 
 __all__ = [
     "COMMON_HYPERPARAMETERS",
+    "DOMAINS",
     "HYPERPARAMETERS",
     "OPTIMIZERS",
     "SGD",
     "AdaGrad",
     "Adam",
+    "Domain",
     "Momentum",
     "Nesterov",
     "Optimizer",

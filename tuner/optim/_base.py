@@ -1,4 +1,4 @@
-"""What every optimizer shares: hyperparameter checks, the schedule, the step protocol.
+"""What every optimizer shares: hyperparameter checks (against `DOMAINS`), the schedule, the step protocol.
 
 An optimizer updates one flat parameter array in place. `step` asks a closure for the loss and the
 gradient (written into `grad`) at the point of the optimizer's choosing, optionally clips the gradient by
@@ -11,58 +11,20 @@ parameters' dtype: a float64 scalar would make NumPy compute in float64 and conv
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 
 from tuner.errors import HyperparameterError
 from tuner.optim.clipping import clip_by_global_norm
+from tuner.optim.domains import DOMAINS, check_count
 from tuner.optim.schedule import linear_decay
 
 Closure = Callable[[], float]
 
 # Every optimizer takes these: the schedule of eq. 8.14 and optional clipping by global norm.
 COMMON = ("eps0", "eps_tau", "tau", "clip_norm")
-
-# Declarative domains, checked in one place: name -> (test, how the message states the domain).
-_UNIT = (lambda v: 0.0 <= v < 1.0, "in [0, 1)")
-_POSITIVE = (lambda v: v > 0.0, "> 0")
-_DOMAINS: dict[str, tuple[Callable[[float], bool], str]] = {
-    "eps0": _POSITIVE,
-    "eps_tau": (lambda v: v >= 0.0, ">= 0"),
-    "alpha": _UNIT,
-    "rho": _UNIT,
-    "rho1": _UNIT,
-    "rho2": _UNIT,
-    "delta": _POSITIVE,
-    "clip_norm": _POSITIVE,
-}
-
-
-def check_real(name: str, value: Any) -> float:
-    """`value` as a float if it lies in the domain of hyperparameter `name`, else HyperparameterError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise HyperparameterError(f"{name} must be a number, got {value!r}")
-    test, domain = _DOMAINS[name]
-    if not test(float(value)):
-        raise HyperparameterError(f"{name} must be {domain}, got {value}")
-    if not math.isfinite(value):
-        raise HyperparameterError(f"{name} must be finite, got {value}")
-    return float(value)
-
-
-def check_count(name: str, value: Any) -> int:
-    """`value` as an int if it is a whole number >= 1 (τ, a run's total steps), else HyperparameterError."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise HyperparameterError(f"{name} must be an integer, got {value!r}")
-    if not value >= 1:
-        raise HyperparameterError(f"{name} must be >= 1, got {value}")
-    if not float(value).is_integer():
-        raise HyperparameterError(f"{name} must be an integer, got {value}")
-    return int(value)
 
 
 class Optimizer:
@@ -86,13 +48,13 @@ class Optimizer:
         clip_norm: float | None = None,
         **own: float,
     ) -> None:
-        self.eps0 = check_real("eps0", eps0)
-        self.eps_tau = 0.01 * self.eps0 if eps_tau is None else check_real("eps_tau", eps_tau)
+        self.eps0 = DOMAINS["eps0"].check("eps0", eps0)
+        self.eps_tau = 0.01 * self.eps0 if eps_tau is None else DOMAINS["eps_tau"].check("eps_tau", eps_tau)
         self._tau_given = None if tau is None else check_count("tau", tau)
         self.tau = self._tau_given
-        self.clip_norm = None if clip_norm is None else check_real("clip_norm", clip_norm)
+        self.clip_norm = None if clip_norm is None else DOMAINS["clip_norm"].check("clip_norm", clip_norm)
         for key, value in own.items():
-            setattr(self, key, check_real(key, value))
+            setattr(self, key, DOMAINS[key].check(key, value))
         self.state: dict[str, np.ndarray] = {}
         self.k = 0
         self._dtype: np.dtype | None = None

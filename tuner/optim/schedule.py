@@ -11,6 +11,7 @@ is every optimizer's global rate (`Optimizer.rate(k)`); the network knows nothin
 from __future__ import annotations
 
 from tuner.errors import HyperparameterError
+from tuner.optim.domains import check_count
 
 
 def linear_decay(k: int, eps0: float, eps_tau: float, tau: int) -> float:
@@ -20,8 +21,7 @@ def linear_decay(k: int, eps0: float, eps_tau: float, tau: int) -> float:
     """
     if k < 0:
         raise HyperparameterError(f"k must be >= 0, got {k}")
-    if not tau >= 1:
-        raise HyperparameterError(f"tau must be >= 1, got {tau}")
+    tau = check_count("tau", tau)
     if k >= tau:
         return float(eps_tau)
     fraction = k / tau
