@@ -41,6 +41,8 @@ class RMSPropNesterov(RMSScaling, LookAhead):
         self._allocate_rms(params)
 
     def _update(self, params: np.ndarray, grad: np.ndarray, lr: np.floating) -> None:
-        # α·v was computed for θ̃ and is reused here
-        np.subtract(self._alpha_v, self._rms_step(grad, lr), out=self.state["v"])
-        self._apply_velocity(params)
+        arrays = (params, grad, self.state["r"], self.state["v"], self._theta)
+        for theta, g, r, v, kept, step in self._chunks(*arrays):
+            v *= self._alpha
+            v -= self._rms_step(g, r, step, lr)
+            np.add(kept, v, out=theta)  # θ + v from the θ kept aside, not θ̃ − α·v + v
