@@ -12,10 +12,11 @@ Each update is fused over chunks (`Optimizer._chunks`): its 2 to 12 element-wise
 chunk of every array before moving to the next, so a chunk is fetched from memory once and the later
 operations find it in L2, where whole-array passes stream every array through memory once per operation.
 Each operation is the one the whole-array rule would apply, in the same order, so chunking changes no bit
-of the result. On 669,706 float32 parameters (784-512-512-10) this cuts an update by 40-50% (momentum
-~690 -> ~410 µs, Adam ~1860 -> ~1050 µs; `bench/optim_step.py`, bench/RESULTS.md). BLAS level-1 calls
-(SciPy's saxpy/sscal) were tried and dropped: no faster than this with one thread, and with two, SciPy's
-second OpenBLAS thread pool fought NumPy's for the cores and made training epochs several times slower.
+of the result. On 669,706 float32 parameters (784-512-512-10) this cuts an update by 30-50%
+(`bench/optim_step.py`, bench/RESULTS.md); arrays that fit in L2 gain nothing and stay whole. BLAS
+level-1 calls (SciPy's saxpy/sscal) were tried and dropped: barely faster than this with one thread, and
+with two, SciPy's own OpenBLAS thread pool fought NumPy's for the cores and made training epochs
+several times slower.
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ Closure = Callable[[], float]
 # Every optimizer takes these: the schedule of eq. 8.14 and optional clipping by global norm.
 COMMON = ("eps0", "eps_tau", "tau", "clip_norm")
 
-# Bytes of each array in one chunk of a fused update: 64K float32 (32K float64) elements. Adam's five
-# streams (θ, g, s, r, scratch) then take 1.25 MiB, inside the 2 MiB L2 of this machine's cores, while a
-# chunk's dozen NumPy calls (~1 µs each) stay small against its ~90 µs of work. Swept on 669,706 float32
-# parameters, µs per step, momentum / Adam: 128 KiB 441 / 1102, 256 KiB 406 / 1047, 512 KiB 423 / 1008,
-# 1 MiB 529 / 1236, whole arrays 686 / 1862; smaller chunks pay for their calls, larger ones spill L2.
+# Bytes of each array in one chunk of a fused update, about: an array is cut into round(nbytes/CHUNK_BYTES)
+# equal chunks, so 669,706 float32 parameters make 10 chunks of ~262 KB. Adam's five streams (θ, g, s, r,
+# scratch) then take ~1.3 MB, inside the 2 MiB L2 of this machine's cores, while a chunk's dozen NumPy
+# calls (~1 µs each) stay small against its ~90 µs of work. Swept on 669,706 float32 parameters, µs per
+# step, momentum / Adam: 128 KiB 441 / 1102, 256 KiB 406 / 1047, 512 KiB 423 / 1008, 1 MiB 529 / 1236,
+# whole arrays 686 / 1862. Arrays of up to 1.5 x CHUNK_BYTES stay whole: they fit in L2 as they are, and
+# a split only adds calls (78,858 parameters cut at 256 KiB into two chunks: 14-20% slower per step).
 CHUNK_BYTES = 256 * 1024
 
 
@@ -109,7 +112,8 @@ class Optimizer:
         self._dtype = params.dtype
         self._shape = params.shape
         self.state = {}
-        size = max(1, CHUNK_BYTES // params.itemsize)
+        count = max(1, round(params.nbytes / CHUNK_BYTES))  # equal chunks, none much past CHUNK_BYTES
+        size = -(-params.size // count)
         self._parts = [slice(i, min(i + size, params.size)) for i in range(0, params.size, size)]
         scratch = np.empty(min(size, params.size), dtype=params.dtype)
         self._scratch = [scratch[: part.stop - part.start] for part in self._parts]
@@ -164,9 +168,10 @@ class LookAhead(Optimizer):
     `params` is moved to θ̃ before the closure runs, after θ is copied aside. θ is then never recomputed as
     θ̃ − α·v (which would not round-trip in floating point): the update writes θ + v from the copy in the
     same pass that applies it, and if the closure raises, θ is restored from the copy before the error
-    propagates. The update needs α·v again and recomputes it (`v *= α`) from the v the closure left
-    alone: the same product of the same operands, so the same bits as the α·v added here, without a
-    third full-size array to write now and read back then.
+    propagates. α·v is kept in `_alpha_v` because the velocity update needs it again. (Recomputing it
+    there as `v *= α` instead, which gives the same bits, saves writing and reading back that array:
+    11% faster on 669,706 parameters, but 20-25% slower up to ~130K, where the arrays sit in L2 anyway
+    and the extra operation costs more than the traffic it saves; so it is kept.)
     """
 
     alpha: float
@@ -174,10 +179,11 @@ class LookAhead(Optimizer):
     def _allocate_look_ahead(self, params: np.ndarray) -> None:
         self.state["v"] = np.zeros_like(params)
         self._theta = np.empty_like(params)
+        self._alpha_v = np.empty_like(params)
         self._alpha = self._scalar(self.alpha)
 
     def _evaluate(self, params: np.ndarray, closure: Closure) -> float:
-        for theta, v, kept, alpha_v in self._chunks(params, self.state["v"], self._theta):
+        for theta, v, kept, alpha_v, _ in self._chunks(params, self.state["v"], self._theta, self._alpha_v):
             np.copyto(kept, theta)
             np.multiply(v, self._alpha, out=alpha_v)
             theta += alpha_v

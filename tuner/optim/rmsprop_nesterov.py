@@ -41,8 +41,7 @@ class RMSPropNesterov(RMSScaling, LookAhead):
         self._allocate_rms(params)
 
     def _update(self, params: np.ndarray, grad: np.ndarray, lr: np.floating) -> None:
-        arrays = (params, grad, self.state["r"], self.state["v"], self._theta)
-        for theta, g, r, v, kept, step in self._chunks(*arrays):
-            v *= self._alpha
-            v -= self._rms_step(g, r, step, lr)
+        arrays = (params, grad, self.state["r"], self.state["v"], self._theta, self._alpha_v)
+        for theta, g, r, v, kept, alpha_v, step in self._chunks(*arrays):
+            np.subtract(alpha_v, self._rms_step(g, r, step, lr), out=v)  # α·v was computed for θ̃
             np.add(kept, v, out=theta)  # θ + v from the θ kept aside, not θ̃ − α·v + v
