@@ -12,8 +12,9 @@ Each update is fused over chunks (`Optimizer._chunks`): its 2 to 12 element-wise
 chunk of every array before moving to the next, so a chunk is fetched from memory once and the later
 operations find it in L2, where whole-array passes stream every array through memory once per operation.
 Each operation is the one the whole-array rule would apply, in the same order, so chunking changes no bit
-of the result. On 669,706 float32 parameters (784-512-512-10) this cuts an update by 30-50%
-(`bench/optim_step.py`, bench/RESULTS.md); arrays that fit in L2 gain nothing and stay whole. BLAS
+of the result. On 669,706 float32 parameters (784-512-512-10) this cuts an update by 29-39% (the Nesterov
+variants 11-27%; `bench/optim_step.py`, bench/RESULTS.md); arrays that fit in L2 gain nothing and stay
+whole. BLAS
 level-1 calls (SciPy's saxpy/sscal) were tried and dropped: barely faster than this with one thread, and
 with two, SciPy's own OpenBLAS thread pool fought NumPy's for the cores and made training epochs
 several times slower.
@@ -104,8 +105,10 @@ class Optimizer:
         an array of the same shape and dtype) and a gradient of the same shape.
         """
         if not isinstance(params, np.ndarray) or params.dtype.kind != "f" or params.ndim != 1:
-            what = f"shape {params.shape}" if isinstance(params, np.ndarray) else type(params).__name__
-            raise HyperparameterError(f"params must be a 1-D floating-point NumPy array, got {what}")
+            got = type(params).__name__
+            if isinstance(params, np.ndarray):
+                got = f"{params.dtype} of shape {params.shape}"
+            raise HyperparameterError(f"params must be a 1-D floating-point NumPy array, got {got}")
         total_steps = check_count("total_steps", total_steps)
         self.tau = self._tau_given if self._tau_given is not None else total_steps
         self.k = 0
@@ -113,7 +116,7 @@ class Optimizer:
         self._shape = params.shape
         self.state = {}
         count = max(1, round(params.nbytes / CHUNK_BYTES))  # equal chunks, none much past CHUNK_BYTES
-        size = -(-params.size // count)
+        size = max(1, -(-params.size // count))
         self._parts = [slice(i, min(i + size, params.size)) for i in range(0, params.size, size)]
         scratch = np.empty(min(size, params.size), dtype=params.dtype)
         self._scratch = [scratch[: part.stop - part.start] for part in self._parts]
