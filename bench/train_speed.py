@@ -1,6 +1,6 @@
 """Seconds per training epoch: tuner against the matrix-multiply lower bound, PyTorch CPU and scikit-learn.
 
-    python bench/train_speed.py [--case large|small|all] [--repeats 5] [--skip-digits]
+    python bench/train_speed.py [--case large|small|all] [--repeats 5] [--skip-digits] [--baseline REV]
 
 Cases (float32, softmax cross-entropy on random labels, SGD with momentum 0.9, rate 0.01):
 
@@ -21,23 +21,37 @@ then `--repeats` rounds that time one epoch of each implementation in turn; the 
 - sklearn: `MLPClassifier(solver="sgd", momentum=0.9, nesterovs_momentum=False, alpha=0)`, one epoch per
   `partial_fit` on float32 input.
 
+- tuner @REV (with `--baseline REV`): the same loop with the package as of git revision REV (`git archive`),
+  to measure a change of the training core against its parent under the same load.
+
+Every row says which BLAS its worker process runs on: threadpoolctl's `threadpool_info()` (library,
+version, kernel architecture, thread count) for the libraries NumPy and scikit-learn load, and PyTorch's
+own count (`torch.get_num_threads()`) for the MKL linked into it, which threadpoolctl does not see.
+
 Then (unless --skip-digits) the quick-start run: digits, 64-128-10, batch 64, 30 epochs, momentum.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import os
 import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+import tuner
+from machine import blas_pools, blas_summary, blas_threads, load_average
+from revision import extract_package
 from tuner.nn.data import Dataset, load_dataset
 from tuner.nn.mlp import MLP
 from tuner.nn.train import train
@@ -60,16 +74,6 @@ CASES = {
     "large": Case("large", (784, 512, 512, 10), 128, 20_480),
     "small": Case("small", (40, 100, 100, 10), 100, 4_000),
 }
-
-
-def blas_threads() -> int:
-    """The thread count of NumPy's BLAS (what the GEMMs use), via threadpoolctl when it is installed."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return os.cpu_count() or 1
-    counts = [pool["num_threads"] for pool in threadpool_info() if pool.get("user_api") == "blas"]
-    return counts[0] if counts else os.cpu_count() or 1
 
 
 def synthetic(case: Case, seed: int = 0) -> Dataset:
@@ -184,15 +188,39 @@ def build(case: Case, impl: str, threads: int) -> Callable[[], None] | None:
 
 
 def serve(case: Case, impl: str, threads: int) -> None:
-    """Worker process: build `impl`, then time one epoch per line read from stdin, answering on stdout."""
+    """Worker process: build `impl`, then time one epoch per line read from stdin, answering on stdout.
+
+    The first line answers whether `impl` could be built and with which BLAS (a JSON object).
+    """
     fn = build(case, impl, threads)
-    print("ready" if fn is not None else "missing", flush=True)
+    print(json.dumps({"ready": fn is not None, "blas": blas_summary()}), flush=True)
     for _ in sys.stdin:
         assert fn is not None
         print(f"{timed(fn):.6f}", flush=True)
 
 
-def run_case(case: Case, repeats: int, threads: int) -> dict[str, list[float]]:
+def start_workers(case: Case, threads: int, baseline: tuple[str, Path] | None) -> dict[str, tuple]:
+    """impl -> (worker process, its BLAS summary), for every implementation whose library is installed."""
+    runs = [(impl, impl, None) for impl in IMPLEMENTATIONS]
+    if baseline is not None:
+        label, source = baseline
+        runs.insert(1, (f"tuner @{label}", "tuner", {**os.environ, "PYTHONPATH": str(source)}))
+    workers = {}
+    for label, impl, env in runs:
+        command = [sys.executable, __file__, "--worker", case.name, impl, str(threads)]
+        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        assert proc.stdout is not None
+        answer = json.loads(proc.stdout.readline())
+        if answer["ready"]:
+            workers[label] = (proc, answer["blas"])
+        else:
+            proc.wait()
+    return workers
+
+
+def run_case(
+    case: Case, repeats: int, threads: int, baseline: tuple[str, Path] | None
+) -> tuple[dict[str, list[float]], dict[str, str]]:
     """Epoch seconds of each implementation in `repeats` rounds after one warm-up round.
 
     Each implementation lives in a worker process of its own, because two thread pools in one process
@@ -200,21 +228,13 @@ def run_case(case: Case, repeats: int, threads: int) -> dict[str, list[float]]:
     and the other library's next call then runs many times slower (measured in one process: PyTorch 80x
     slower right after NumPy). The rounds interleave the implementations, so a burst of load from other
     processes hits all of them alike; before each epoch the parent pauses `SETTLE` seconds so that the
-    threads of the worker that ran last have stopped spinning.
+    threads of the worker that ran last have stopped spinning. Returns the times and each one's BLAS.
     """
-    workers = {}
-    for impl in IMPLEMENTATIONS:
-        command = [sys.executable, __file__, "--worker", case.name, impl, str(threads)]
-        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        assert proc.stdout is not None
-        if proc.stdout.readline().strip() == "ready":
-            workers[impl] = proc
-        else:
-            proc.wait()
+    workers = start_workers(case, threads, baseline)
     times: dict[str, list[float]] = {impl: [] for impl in workers}
     try:
         for round_ in range(repeats + 1):
-            for impl, proc in workers.items():
+            for impl, (proc, _) in workers.items():
                 assert proc.stdin is not None and proc.stdout is not None
                 time.sleep(SETTLE)
                 proc.stdin.write("run\n")
@@ -223,26 +243,26 @@ def run_case(case: Case, repeats: int, threads: int) -> dict[str, list[float]]:
                 if round_:  # round 0 is the warm-up: buffers, caches, thread pools
                     times[impl].append(seconds)
     finally:
-        for proc in workers.values():
+        for proc, _ in workers.values():
             assert proc.stdin is not None
             proc.stdin.close()
             proc.wait()
-    return times
+    return times, {impl: blas for impl, (_, blas) in workers.items()}
 
 
-def print_table(case: Case, times: dict[str, list[float]]) -> None:
+def print_table(case: Case, times: dict[str, list[float]], blas: dict[str, str]) -> None:
     seconds = {impl: statistics.median(ts) for impl, ts in times.items()}
     bound, ours = seconds["gemm bound"], seconds["tuner"]
     sizes = "-".join(map(str, case.sizes))
     print(f"\n{case.name}: {sizes}, batch {case.batch}, {case.samples} samples, float32, momentum")
-    print(f"| {'implementation':<14} | {'s/epoch':>8} | {'/ gemm bound':>12} | {'/ tuner':>8} | every epoch (s)")
-    print(f"| {'-' * 14} | {'-' * 8}:| {'-' * 12}:| {'-' * 8}:| ---")
+    print(f"| {'implementation':<14} | {'s/epoch':>8} | {'/ gemm bound':>12} | {'/ tuner':>8} | BLAS | every epoch (s)")
+    print(f"| {'-' * 14} | {'-' * 8}:| {'-' * 12}:| {'-' * 8}:| --- | ---")
     for impl, s in seconds.items():
         each = " ".join(f"{x:.4f}" for x in times[impl])
-        print(f"| {impl:<14} | {s:8.4f} | {s / bound:12.3f} | {s / ours:8.3f} | {each}")
+        print(f"| {impl:<14} | {s:8.4f} | {s / bound:12.3f} | {s / ours:8.3f} | {blas[impl]} | {each}")
 
 
-def digits_run() -> None:
+def digits_run() -> dict:
     data = load_dataset("digits", seed=0)
     model = MLP([64, 128, 10], "relu", rng=0)
     optimizer = make("momentum", eps0=0.05, alpha=0.9)
@@ -254,8 +274,9 @@ def digits_run() -> None:
     print(
         f"\ndigits 64-128-10, batch 64, 30 epochs, momentum (eps0 0.05, alpha 0.9): {seconds:.3f} s "
         f"({seconds / 30 * 1e3:.1f} ms/epoch incl. validation), status {result.status}, "
-        f"final val accuracy {final.val_accuracy:.4f}"
+        f"final val accuracy {final.val_accuracy:.4f}; BLAS {blas_summary()}"
     )
+    return {"seconds": seconds, "val_accuracy": final.val_accuracy, "blas": blas_summary()}
 
 
 def main() -> None:
@@ -263,6 +284,8 @@ def main() -> None:
     parser.add_argument("--case", choices=("large", "small", "all"), default="all")
     parser.add_argument("--repeats", type=int, default=5, help="timed epochs per implementation (median)")
     parser.add_argument("--skip-digits", action="store_true", help="skip the digits 30-epoch run")
+    parser.add_argument("--baseline", metavar="REV", help="also time tuner's loop as of this git revision")
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write every figure and the machine here")
     parser.add_argument("--worker", nargs=3, metavar=("CASE", "IMPL", "THREADS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -270,17 +293,38 @@ def main() -> None:
         serve(CASES[case], impl, int(threads))
         return
     threads = blas_threads()
-    load = os.getloadavg() if hasattr(os, "getloadavg") else None
-    machine = f"numpy {np.__version__}, BLAS threads {threads}, {os.cpu_count()} CPUs, {platform.machine()}"
-    print(machine + (f", load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}" if load else ""))
+    record: dict = {
+        "date": f"{datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}",
+        "tuner": str(Path(tuner.__file__).parent),
+        "numpy": np.__version__,
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "blas": blas_pools(),
+        "load_before": load_average(),
+        "cases": {},
+    }
+    print(f"{record['date']}, tuner from {record['tuner']}")
+    print(f"numpy {np.__version__}, BLAS threads {threads}, {os.cpu_count()} CPUs, {platform.machine()}, "
+          f"load average before: {record['load_before']}")
+    for pool in record["blas"]:
+        print("BLAS: " + ", ".join(f"{key} {value}" for key, value in pool.items()))
     names = ("large", "small") if args.case == "all" else (args.case,)
-    for name in names:
-        print_table(CASES[name], run_case(CASES[name], args.repeats, threads))
+    with tempfile.TemporaryDirectory() as scratch:
+        baseline = None
+        if args.baseline:
+            baseline = (extract_package(args.baseline, Path(scratch)), Path(scratch))
+        for name in names:
+            times, blas = run_case(CASES[name], args.repeats, threads, baseline)
+            print_table(CASES[name], times, blas)
+            record["cases"][name] = {
+                impl: {"median": statistics.median(ts), "each": ts, "blas": blas[impl]} for impl, ts in times.items()
+            }
     if not args.skip_digits:
-        digits_run()
-    if load:
-        after = os.getloadavg()
-        print(f"\nload average after: {after[0]:.2f} {after[1]:.2f} {after[2]:.2f}")
+        record["digits"] = digits_run()
+    record["load_after"] = load_average()
+    print(f"\nload average after: {record['load_after']}")
+    if args.json:
+        args.json.write_text(json.dumps(record, indent=1) + "\n")
 
 
 if __name__ == "__main__":

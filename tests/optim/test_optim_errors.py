@@ -21,13 +21,16 @@ from tuner.optim import make
         ("rmsprop", {"delta": -1e-8}, "delta must be > 0, got -1e-08"),
         ("sgd", {"eps0": -1}, "eps0 must be > 0, got -1"),
         ("sgd", {"eps0": 0.0}, "eps0 must be > 0, got 0.0"),
-        ("sgd", {"eps0": float("nan")}, "eps0 must be > 0, got nan"),
-        ("sgd", {"eps0": float("inf")}, "eps0 must be finite, got inf"),
-        ("sgd", {"eps0": "0.1"}, "eps0 must be a number, got '0.1'"),
-        ("sgd", {"eps0": True}, "eps0 must be a number, got True"),
+        ("sgd", {"eps0": float("nan")}, "eps0 must be a finite number > 0, got nan"),
+        ("sgd", {"eps0": float("inf")}, "eps0 must be a finite number > 0, got inf"),
+        ("sgd", {"eps0": "0.1"}, "eps0 must be a finite number > 0, got '0.1'"),
+        ("sgd", {"eps0": True}, "eps0 must be a finite number > 0, got True"),
+        ("momentum", {"alpha": None}, "alpha must be a finite number in [0, 1), got None"),
         ("sgd", {"eps_tau": -0.1}, "eps_tau must be >= 0, got -0.1"),
-        ("sgd", {"tau": 0}, "tau must be >= 1, got 0"),
-        ("sgd", {"tau": 2.5}, "tau must be an integer, got 2.5"),
+        ("sgd", {"tau": 0}, "tau must be an integer >= 1, got 0"),
+        ("sgd", {"tau": 2.5}, "tau must be an integer >= 1, got 2.5"),
+        ("sgd", {"tau": 3.0}, "tau must be an integer >= 1, got 3.0"),
+        ("sgd", {"clip_norm": float("inf")}, "clip_norm must be a finite number > 0, got inf"),
         ("sgd", {"clip_norm": 0}, "clip_norm must be > 0, got 0"),
         ("rmsprop", {"rho": 1.0}, "rho must be in [0, 1), got 1.0"),
         ("adam", {"rho1": 1.5}, "rho1 must be in [0, 1), got 1.5"),
@@ -57,10 +60,25 @@ def test_optional_values_may_be_none():
 
 
 def test_bad_total_steps():
-    with pytest.raises(HyperparameterError, match=re.escape("total_steps must be >= 1, got 0")):
+    with pytest.raises(HyperparameterError, match=re.escape("total_steps must be an integer >= 1, got 0")):
         make("sgd").start(np.zeros(3, np.float32), 0)
 
 
 def test_params_must_be_floating_point():
-    with pytest.raises(HyperparameterError, match="floating-point"):
+    message = "params must be a 1-D floating-point NumPy array, got int64 of shape (3,)"
+    with pytest.raises(HyperparameterError, match=re.escape(message)):
         make("sgd").start(np.zeros(3, np.int64), 10)
+
+
+def test_params_must_be_one_flat_array():
+    with pytest.raises(HyperparameterError, match=re.escape("1-D floating-point NumPy array, got float32 of shape (3, 4)")):
+        make("sgd").start(np.zeros((3, 4), np.float32), 10)
+
+
+@pytest.mark.parametrize(("params", "grad"), [(5, 5), (4, 3), (3, 4)])
+def test_step_refuses_arrays_of_another_shape_than_start_was_given(params, grad):
+    opt = make("momentum")
+    opt.start(np.zeros(4, np.float32), 10)  # the state (velocity, chunks) is sized for 4 parameters
+    message = f"momentum: params ({params},) and grad ({grad},) must have the shape given to start, (4,)"
+    with pytest.raises(HyperparameterError, match=re.escape(message)):
+        opt.step(np.zeros(params, np.float32), np.zeros(grad, np.float32), lambda: 0.0)

@@ -1,4 +1,4 @@
-"""The NumPy training core: activations, losses, init, the MLP, the learning-rate schedule, data, the training loop.
+"""The NumPy training core: activations, losses, init, the MLP, data, the training loop.
 
     from tuner.nn import MLP, load_dataset, train
 """
@@ -10,7 +10,6 @@ from tuner.nn.data import Dataset, load_dataset
 from tuner.nn.init import BIASES, SCHEMES, default_gain
 from tuner.nn.losses import LOSSES, mean_squared_error, softmax_cross_entropy
 from tuner.nn.mlp import MLP
-from tuner.nn.schedule import linear_decay
 from tuner.nn.train import EpochRecord, TrainResult, train  # binds `train` to the function, not the module
 
 __all__ = [
@@ -26,7 +25,6 @@ __all__ = [
     "activate",
     "activation_grad",
     "default_gain",
-    "linear_decay",
     "load_dataset",
     "mean_squared_error",
     "softmax_cross_entropy",

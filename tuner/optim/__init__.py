@@ -4,8 +4,10 @@
     opt.start(model.params, total_steps)          # allocate state, k = 0
     loss = opt.step(model.params, model.grad, closure)   # closure() -> loss; fills grad at current params
 
-Every optimizer takes the schedule of eq. 8.14 (`eps0`, `eps_tau`, `tau`) and optional gradient clipping
-by global norm (`clip_norm`); `HYPERPARAMETERS[name]` lists the ones it takes besides those.
+Every optimizer takes the schedule of eq. 8.14 (`eps0`, `eps_tau`, `tau`; `linear_decay` is that
+schedule as a pure function of k) and optional gradient clipping by global norm (`clip_norm`);
+`HYPERPARAMETERS[name]` lists the ones it takes besides those. `DOMAINS[name]` is the `Domain` each value
+must lie in (α ∈ [0, 1), δ > 0, ...), checked once when the optimizer is made.
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from tuner.optim._base import COMMON, Optimizer
 from tuner.optim.adagrad import AdaGrad
 from tuner.optim.adam import Adam
 from tuner.optim.clipping import clip_by_global_norm
+from tuner.optim.domains import DOMAINS, Domain
 from tuner.optim.momentum import Momentum
 from tuner.optim.nesterov import Nesterov
 from tuner.optim.rmsprop import RMSProp
 from tuner.optim.rmsprop_nesterov import RMSPropNesterov
+from tuner.optim.schedule import linear_decay
 from tuner.optim.sgd import SGD
 
 _CLASSES: dict[str, type[Optimizer]] = {
@@ -47,16 +51,19 @@ def make(name: str, **hparams: float | int | None) -> Optimizer:
 
 __all__ = [
     "COMMON_HYPERPARAMETERS",
+    "DOMAINS",
     "HYPERPARAMETERS",
     "OPTIMIZERS",
     "SGD",
     "AdaGrad",
     "Adam",
+    "Domain",
     "Momentum",
     "Nesterov",
     "Optimizer",
     "RMSProp",
     "RMSPropNesterov",
     "clip_by_global_norm",
+    "linear_decay",
     "make",
 ]

@@ -25,15 +25,14 @@ class AdaGrad(Optimizer):
 
     def _allocate(self, params: np.ndarray) -> None:
         self.state["r"] = np.zeros_like(params)
-        self._step = np.empty_like(params)
         self._delta = self._scalar(self.delta)
 
     def _update(self, params: np.ndarray, grad: np.ndarray, lr: np.floating) -> None:
-        r, step = self.state["r"], self._step
-        np.multiply(grad, grad, out=step)
-        r += step
-        np.sqrt(r, out=step)
-        step += self._delta
-        np.divide(grad, step, out=step)
-        step *= lr
-        params -= step
+        for theta, g, r, step in self._chunks(params, grad, self.state["r"]):
+            np.multiply(g, g, out=step)
+            r += step
+            np.sqrt(r, out=step)
+            step += self._delta
+            np.divide(g, step, out=step)
+            step *= lr
+            theta -= step

@@ -46,24 +46,25 @@ class Adam(Optimizer):
     def _allocate(self, params: np.ndarray) -> None:
         self.state["s"] = np.zeros_like(params)
         self.state["r"] = np.zeros_like(params)
-        self._step = np.empty_like(params)
         self._rho1, self._rho2 = self._scalar(self.rho1), self._scalar(self.rho2)
         self._one_minus_rho1 = self._scalar(1.0 - self.rho1)
         self._one_minus_rho2 = self._scalar(1.0 - self.rho2)
 
     def _update(self, params: np.ndarray, grad: np.ndarray, lr: np.floating) -> None:
-        s, r, step = self.state["s"], self.state["r"], self._step
         t = self.k + 1
-        np.multiply(grad, self._one_minus_rho1, out=step)
-        s *= self._rho1
-        s += step
-        np.multiply(grad, self._one_minus_rho2, out=step)
-        step *= grad
-        r *= self._rho2
-        r += step
         root_c2 = math.sqrt(1.0 - self.rho2**t)
-        np.sqrt(r, out=step)
-        step += self._scalar(self.delta * root_c2)
-        np.divide(s, step, out=step)
-        step *= self._scalar(float(lr) * root_c2 / (1.0 - self.rho1**t))
-        params -= step
+        delta = self._scalar(self.delta * root_c2)
+        rate = self._scalar(float(lr) * root_c2 / (1.0 - self.rho1**t))
+        for theta, g, s, r, step in self._chunks(params, grad, self.state["s"], self.state["r"]):
+            np.multiply(g, self._one_minus_rho1, out=step)
+            s *= self._rho1
+            s += step
+            np.multiply(g, self._one_minus_rho2, out=step)
+            step *= g
+            r *= self._rho2
+            r += step
+            np.sqrt(r, out=step)
+            step += delta
+            np.divide(s, step, out=step)
+            step *= rate
+            theta -= step

@@ -29,12 +29,11 @@ class Momentum(Optimizer):
 
     def _allocate(self, params: np.ndarray) -> None:
         self.state["v"] = np.zeros_like(params)
-        self._step = np.empty_like(params)
         self._alpha = self._scalar(self.alpha)
 
     def _update(self, params: np.ndarray, grad: np.ndarray, lr: np.floating) -> None:
-        v = self.state["v"]
-        np.multiply(grad, lr, out=self._step)
-        v *= self._alpha
-        v -= self._step
-        params += v
+        for theta, g, v, step in self._chunks(params, grad, self.state["v"]):
+            np.multiply(g, lr, out=step)
+            v *= self._alpha
+            v -= step
+            theta += v

@@ -31,7 +31,8 @@ class Nesterov(LookAhead):
         self._allocate_look_ahead(params)
 
     def _update(self, params: np.ndarray, grad: np.ndarray, lr: np.floating) -> None:
-        v = self.state["v"]
-        np.multiply(grad, lr, out=v)
-        np.subtract(self._alpha_v, v, out=v)  # α·v was computed for θ̃ and is reused here
-        self._apply_velocity(params)
+        arrays = (params, grad, self.state["v"], self._theta, self._alpha_v)
+        for theta, g, v, kept, alpha_v, _ in self._chunks(*arrays):
+            np.multiply(g, lr, out=v)
+            np.subtract(alpha_v, v, out=v)  # α·v was computed for θ̃ and is reused here
+            np.add(kept, v, out=theta)  # θ + v from the θ kept aside, not θ̃ − α·v + v

@@ -16,21 +16,19 @@ class RMSScaling:
 
     def _allocate_rms(self, params: np.ndarray) -> None:
         self.state["r"] = np.zeros_like(params)
-        self._step = np.empty_like(params)
         self._rho = self._scalar(self.rho)
         self._one_minus_rho = self._scalar(1.0 - self.rho)
         self._delta = self._scalar(self.delta)
 
-    def _rms_step(self, grad: np.ndarray, lr: np.floating) -> np.ndarray:
-        """r ← ρ·r + (1 − ρ)·g⊙g; returns ε_k/√(δ + r) ⊙ g (a buffer reused by the next call)."""
-        r, step = self.state["r"], self._step
-        np.multiply(grad, self._one_minus_rho, out=step)
-        step *= grad
+    def _rms_step(self, g: np.ndarray, r: np.ndarray, step: np.ndarray, lr: np.floating) -> np.ndarray:
+        """On one chunk: r ← ρ·r + (1 − ρ)·g⊙g, then step ← ε_k/√(δ + r) ⊙ g; returns step."""
+        np.multiply(g, self._one_minus_rho, out=step)
+        step *= g
         r *= self._rho
         r += step
         np.add(r, self._delta, out=step)
         np.sqrt(step, out=step)
-        np.divide(grad, step, out=step)
+        np.divide(g, step, out=step)
         step *= lr
         return step
 
@@ -59,4 +57,5 @@ class RMSProp(RMSScaling, Optimizer):
         self._allocate_rms(params)
 
     def _update(self, params: np.ndarray, grad: np.ndarray, lr: np.floating) -> None:
-        params -= self._rms_step(grad, lr)
+        for theta, g, r, step in self._chunks(params, grad, self.state["r"]):
+            theta -= self._rms_step(g, r, step, lr)

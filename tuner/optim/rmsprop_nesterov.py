@@ -41,6 +41,7 @@ class RMSPropNesterov(RMSScaling, LookAhead):
         self._allocate_rms(params)
 
     def _update(self, params: np.ndarray, grad: np.ndarray, lr: np.floating) -> None:
-        # α·v was computed for θ̃ and is reused here
-        np.subtract(self._alpha_v, self._rms_step(grad, lr), out=self.state["v"])
-        self._apply_velocity(params)
+        arrays = (params, grad, self.state["r"], self.state["v"], self._theta, self._alpha_v)
+        for theta, g, r, v, kept, alpha_v, step in self._chunks(*arrays):
+            np.subtract(alpha_v, self._rms_step(g, r, step, lr), out=v)  # α·v was computed for θ̃
+            np.add(kept, v, out=theta)  # θ + v from the θ kept aside, not θ̃ − α·v + v

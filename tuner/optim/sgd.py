@@ -20,9 +20,7 @@ class SGD(Optimizer):
     def __init__(self, eps0: float = 0.01, **schedule: float | int | None) -> None:
         super().__init__(eps0, **schedule)
 
-    def _allocate(self, params: np.ndarray) -> None:
-        self._step = np.empty_like(params)
-
     def _update(self, params: np.ndarray, grad: np.ndarray, lr: np.floating) -> None:
-        np.multiply(grad, lr, out=self._step)
-        params -= self._step
+        for theta, g, step in self._chunks(params, grad):
+            np.multiply(g, lr, out=step)
+            theta -= step

@@ -4,12 +4,14 @@
     ε_k = ε_τ                           for k > τ
 
 A pure function of the iteration number, as nanoGPT's `get_lr(it)`: the optimizer keeps the counter, the
-schedule keeps nothing. A constant rate is the special case ε_τ = ε0.
+schedule keeps nothing. A constant rate is the special case ε_τ = ε0. It lives in `tuner.optim` because it
+is every optimizer's global rate (`Optimizer.rate(k)`); the network knows nothing of it.
 """
 
 from __future__ import annotations
 
 from tuner.errors import HyperparameterError
+from tuner.optim.domains import check_count
 
 
 def linear_decay(k: int, eps0: float, eps_tau: float, tau: int) -> float:
@@ -19,8 +21,7 @@ def linear_decay(k: int, eps0: float, eps_tau: float, tau: int) -> float:
     """
     if k < 0:
         raise HyperparameterError(f"k must be >= 0, got {k}")
-    if not tau >= 1:
-        raise HyperparameterError(f"tau must be >= 1, got {tau}")
+    tau = check_count("tau", tau)
     if k >= tau:
         return float(eps_tau)
     fraction = k / tau
