@@ -32,8 +32,10 @@ import numbers
 
 import numpy as np
 
+from tuner.domains import Domain
 from tuner.errors import HyperparameterError
 
+SCALE = Domain(0.0)  # a scheme's multiplier, the per-layer init scale the studies tune
 SCHEMES = ("zeros", "small", "lecun", "he", "uniform_fan_in", "glorot_uniform", "orthogonal", "sparse")
 BIASES = ("zeros", "constant", "class_frequencies")
 OPTIONS: dict[str, tuple[str, ...]] = {"orthogonal": ("gain",), "sparse": ("k", "sigma")}
@@ -99,7 +101,7 @@ def weights(
             known = f"it takes {', '.join(takes)}" if takes else "it takes none"
             raise HyperparameterError(f"init scheme {scheme} does not take option {key!r} ({known})")
     m, n = _size("fan_in", fan_in), _size("fan_out", fan_out)
-    scale = _positive("init_scale", scale)
+    scale = SCALE.check("init_scale", scale)
     dt = _dtype(dtype)
     if not isinstance(rng, np.random.Generator):
         raise HyperparameterError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")

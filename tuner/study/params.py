@@ -8,14 +8,14 @@ line naming the file, the key and the value.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic_core import PydanticCustomError
 
-from tuner.nn.init import SCHEMES
-from tuner.optim import OPTIMIZERS
+from tuner.domains import Domain
+from tuner.nn.init import SCALE, SCHEMES
+from tuner.optim import DOMAINS, OPTIMIZERS
 
 
 def fail(message: str, at: str | None = None, suffix: str = "") -> PydanticCustomError:
@@ -77,44 +77,27 @@ Param = Fixed | Choice | Range | Auto | PerLayer
 
 @dataclass(frozen=True)
 class _Rule:
-    """What a [search] key accepts: names from `known`, or numbers in a domain (lo, hi, closed ends)."""
+    """What a [search] key accepts: names from `known`, or numbers in `domain`."""
 
     name: str
     known: tuple[str, ...] | None = None
     what: str = ""
-    lo: float | None = None
-    hi: float | None = None
-    lo_closed: bool = False
-    hi_closed: bool = False
+    domain: Domain = Domain()
     auto: bool = False
     per_layer: bool = False
 
-    def domain(self) -> str:
-        if self.hi is None:
-            return f"must be {'>=' if self.lo_closed else '>'} {self.lo:g}"
-        left, right = "[" if self.lo_closed else "(", "]" if self.hi_closed else ")"
-        return f"must be in {left}{self.lo:g}, {self.hi:g}{right}"
 
-    def inside(self, value: float) -> bool:
-        above = value >= self.lo if self.lo_closed else value > self.lo
-        below = self.hi is None or (value <= self.hi if self.hi_closed else value < self.hi)
-        return math.isfinite(value) and above and below
-
-
-_UNIT = dict(lo=0.0, hi=1.0, lo_closed=True)  # decay rates and momentum: [0, 1)
-_POSITIVE = dict(lo=0.0)
+# The optimizers' own domains come from the optimizers, the init scale's from the initialisation; the
+# schedule's two study-level knobs are defined here: eps_tau = ratio x eps0 with ratio in (0, 1], and
+# tau = fraction x the run's iterations with fraction > 0.
 RULES = {
     "optimizer": _Rule("optimizer", known=OPTIMIZERS, what="optimizer"),
     "init": _Rule("init", known=SCHEMES, what="init scheme"),
-    "eps0": _Rule("eps0", auto=True, **_POSITIVE),
-    "alpha": _Rule("alpha", **_UNIT),
-    "rho": _Rule("rho", **_UNIT),
-    "rho1": _Rule("rho1", **_UNIT),
-    "rho2": _Rule("rho2", **_UNIT),
-    "delta": _Rule("delta", **_POSITIVE),
-    "eps_tau_ratio": _Rule("eps_tau_ratio", lo=0.0, hi=1.0, hi_closed=True),
-    "tau_fraction": _Rule("tau_fraction", **_POSITIVE),
-    "init_scale": _Rule("init_scale", auto=True, per_layer=True, **_POSITIVE),
+    "eps0": _Rule("eps0", domain=DOMAINS["eps0"], auto=True),
+    **{name: _Rule(name, domain=DOMAINS[name]) for name in ("alpha", "rho", "rho1", "rho2", "delta")},
+    "eps_tau_ratio": _Rule("eps_tau_ratio", domain=Domain(0.0, 1.0, high_closed=True)),
+    "tau_fraction": _Rule("tau_fraction", domain=Domain(0.0)),
+    "init_scale": _Rule("init_scale", domain=SCALE, auto=True, per_layer=True),
 }
 RANGE_KEYS = ("high", "log", "low", "step")
 
@@ -130,8 +113,8 @@ def _check_name(rule: _Rule, value: object, suffix: str = "") -> str:
 def _check_number(rule: _Rule, value: object, suffix: str = "") -> int | float:
     if not is_number(value):
         raise fail(f"expected a number, got {value!r}", suffix=suffix)
-    if not rule.inside(value):
-        raise fail(f"{rule.domain()}, got {value!r}", suffix=suffix)
+    if not rule.domain.contains(value):
+        raise fail(f"must be {rule.domain.describe()}, got {value!r}", suffix=suffix)
     return value
 
 
@@ -156,8 +139,8 @@ def _parse_range(rule: _Rule, table: dict, suffix: str = "") -> Range:
     if log and step is not None:
         raise fail(f"step cannot be used with a log range, got step={step!r}", suffix=suffix)
     for key, value in (("low", low), ("high", high)):
-        if not rule.inside(value):
-            raise fail(f"{rule.domain()}, got {key}={value!r}", suffix=suffix)
+        if not rule.domain.contains(value):
+            raise fail(f"must be {rule.domain.describe()}, got {key}={value!r}", suffix=suffix)
     return Range(low, high, log, step)
 
 
