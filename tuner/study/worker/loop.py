@@ -41,7 +41,7 @@ from tuner.storage import (
     trial_state_counts,
 )
 from tuner.storage.optuna_adapter import best_value, load_study, record_heartbeat, stored_user_attrs, trial_id
-from tuner.storage.records import fail_stale_workers, see_worker, study_exists
+from tuner.storage.records import fail_stale_workers, see_worker, study_exists, study_total, update_study
 from tuner.storage.reserve import ensure_reserve, is_disk_full, release_reserve
 from tuner.storage.retry import DB_PATIENCE_S, RetryPolicy
 from tuner.study.catalog import load_study_record
@@ -60,7 +60,7 @@ _T = TypeVar("_T")
 class WorkerOptions:
     """How a worker runs. `n_trials` is the study's total across every worker (default: the spec's)."""
 
-    n_trials: int | None = None
+    n_trials: int | None = None  # sets the study's stored total, which every worker follows
     timeout: float | None = None  # stop claiming new trials after this many seconds
     heartbeat_interval: int = 10
     grace_period: int = 60
@@ -166,7 +166,11 @@ class Worker:
         self._retry = RetryPolicy(self.engine.url, patience=self.options.db_patience)
         record = load_study_record(self.engine, self.name)
         self.study_id, self.spec = record.id, spec_from_dict(record.spec)
-        self.total = self.options.n_trials or record.total
+        self.total = record.total
+        if self.options.n_trials is not None and self.options.n_trials != record.total:
+            # the study's total for every worker, stored: `study list` shows it, and the others follow it
+            update_study(self.engine, self.name, n_trials=self.options.n_trials)
+            self.total = self.options.n_trials
         data = load_study_data(self.spec)
         storage = optuna_storage(self.url, heartbeat_interval=self.options.heartbeat_interval,
                                  grace_period=self.options.grace_period)
@@ -217,7 +221,11 @@ class Worker:
                 what="marking dead workers")
 
     def _claim(self) -> Claim:
-        return claim_trial(self.study, self.engine, self.total, self.options.grace_period, stop=self.stop.is_set)
+        total = study_total(self.engine, self.study_id)
+        if total is None:
+            raise StudyDeletedError(f"study '{self.name}' was deleted")
+        self.total = total  # another worker may have grown the study
+        return claim_trial(self.study, self.engine, total, self.options.grace_period, stop=self.stop.is_set)
 
     def _wait_for_others(self) -> None:
         """The rest of the total runs elsewhere; one of those trials may still fail and need a retry."""
