@@ -7,13 +7,23 @@ settings as tuner's workers (and once without heartbeats, Optuna's default). The
 span from the first trial's start to the last trial's end divided by the trials, minus the training time
 measured inside each trial; what is left is sampling, storage and reporting.
 
-    python bench/overhead.py --storage sqlite --trials 60
-    python bench/overhead.py --storage postgresql --trials 60
+    python bench/overhead.py --storage sqlite --trials 60 --rounds 5
+    python bench/overhead.py --storage postgresql --trials 60 --rounds 5
+    python bench/overhead.py --storage sqlite --baseline /path/to/another/checkout   # tuner vs tuner
+
+Each run is a fresh process (one BLAS thread) on a fresh storage; the contenders alternate in rotated order
+for `--rounds` rounds, and the medians with their min and max are reported. Plain Optuna runs with
+heartbeats, as tuner's workers do.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -28,7 +38,7 @@ from tuner.nn.data import load_dataset
 from tuner.nn.mlp import MLP
 from tuner.nn.train import train
 from tuner.optim import make
-from tuner.storage import load_curves, make_engine, optuna_storage
+from tuner.storage import load_curves, make_engine
 from tuner.study.create import create_study
 from tuner.study.spec import parse_spec
 from tuner.study.worker import run_worker
@@ -90,9 +100,10 @@ def run_tuner(url: str, trials: int, epochs: int) -> tuple[float, float]:
 
 def run_plain(url: str, trials: int, epochs: int, *, heartbeat: bool) -> tuple[float, float]:
     data = load_dataset("synthetic_classification", seed=0)
-    storage = (
-        optuna_storage(url, heartbeat_interval=10, grace_period=60) if heartbeat else optuna.storages.RDBStorage(url)
-    )
+    # Optuna's own storage as a user of plain Optuna builds it (its defaults: SQLite's FULL sync, its pool),
+    # with the heartbeat settings of tuner's workers.
+    storage = optuna.storages.RDBStorage(url, heartbeat_interval=10 if heartbeat else None,
+                                         grace_period=60 if heartbeat else None)
     study = optuna.create_study(
         study_name="plain", storage=storage, direction="maximize",
         sampler=optuna.samplers.TPESampler(seed=0, multivariate=True, group=True, n_startup_trials=10),
@@ -128,28 +139,62 @@ def run_plain(url: str, trials: int, epochs: int, *, heartbeat: bool) -> tuple[f
     return span_per_trial(study.get_trials(deepcopy=False)), sum(training) / len(training)
 
 
+CONTENDERS = ("tuner", "optuna")
+
+
+def run_one(name: str, storage: str, trials: int, epochs: int) -> dict:
+    """One contender on a fresh storage, in this process: per-trial span, training and overhead (s)."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with tempfile.TemporaryDirectory() as tmp:
+        url = fresh_url(storage, Path(tmp))
+        if name == "tuner":
+            span, training = run_tuner(url, trials, epochs)
+        else:
+            span, training = run_plain(url, trials, epochs, heartbeat=True)
+    return {"span": span, "training": training, "overhead": span - training}
+
+
+def interleaved(args: argparse.Namespace) -> None:
+    """Rounds of every contender, each in a fresh process, the order rotated every round."""
+    jobs = [("tuner", None), ("optuna", None)]
+    if args.baseline:
+        jobs.insert(1, ("tuner", args.baseline))
+    results: dict[str, list[float]] = {}
+    print(f"load average before: {os.getloadavg()[0]:.2f}", flush=True)
+    for r in range(args.rounds):
+        for name, path in jobs[r % len(jobs):] + jobs[: r % len(jobs)]:
+            env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+            if path:
+                env["PYTHONPATH"] = path
+            out = subprocess.run([sys.executable, __file__, "--one", name, "--storage", args.storage, "--trials",
+                                  str(args.trials), "--epochs", str(args.epochs)], env=env, check=True,
+                                 capture_output=True, text=True).stdout
+            label = name if not path else f"tuner @ {path}"
+            results.setdefault(label, []).append(json.loads(out.splitlines()[-1])["overhead"])
+            print(f"round {r + 1}: {label}: {results[label][-1] * 1e3:.1f} ms/trial", flush=True)
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
+    base = statistics.median(results["optuna"])
+    print(f"storage {args.storage}, {args.trials} trials x {args.epochs} reports, {args.rounds} rounds")
+    for label, values in results.items():
+        med = statistics.median(values)
+        print(f"{label:40} overhead/trial median {med * 1e3:6.1f} ms (min {min(values) * 1e3:.1f}, "
+              f"max {max(values) * 1e3:.1f})  ratio to plain Optuna {med / base:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--storage", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--trials", type=int, default=60)
     parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--baseline", metavar="PATH", help="also time the tuner found on this PYTHONPATH")
+    parser.add_argument("--one", choices=CONTENDERS, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-    with tempfile.TemporaryDirectory() as tmp:
-        rows = []
-        for label, runner in (
-            ("tuner worker", lambda url: run_tuner(url, args.trials, args.epochs)),
-            ("optuna, heartbeats", lambda url: run_plain(url, args.trials, args.epochs, heartbeat=True)),
-            ("optuna, no heartbeats", lambda url: run_plain(url, args.trials, args.epochs, heartbeat=False)),
-        ):
-            span, training = runner(fresh_url(args.storage, Path(tmp)))
-            rows.append((label, span, training, span - training))
-    base = rows[1][3]
-    print(f"storage {args.storage}, {args.trials} trials x {args.epochs} reports")
-    print(f"{'':24} {'per trial':>10} {'training':>10} {'overhead':>10} {'ratio':>7}")
-    for label, span, training, overhead in rows:
-        print(f"{label:24} {span * 1e3:8.1f}ms {training * 1e3:8.1f}ms {overhead * 1e3:8.1f}ms {overhead / base:7.2f}")
+    if args.one:
+        print(json.dumps(run_one(args.one, args.storage, args.trials, args.epochs)))
+    else:
+        interleaved(args)
 
 
 if __name__ == "__main__":

@@ -56,7 +56,9 @@ with study_lock(make_engine(url), name, max_hold_s=None if how == "sleep" else 1
 def create(url: str, tmp_path: Path, name: str, *, n_trials: int = 4, epochs: int = 3) -> None:
     path = tmp_path / f"{name}.toml"
     path.write_text(SPEC.format(name=name, n_trials=n_trials, epochs=epochs))
-    subprocess.run(tuner_cmd("study", "create", str(path), "--storage", url, "--quiet"), check=True)
+    created = subprocess.run(tuner_cmd("study", "create", str(path), "--storage", url, "--quiet"),
+                             capture_output=True, text=True)
+    assert created.returncode == 0, created.stderr
 
 
 def trials(url: str, name: str) -> list[optuna.trial.FrozenTrial]:
@@ -171,19 +173,25 @@ def test_a_worker_whose_trial_was_failed_while_it_was_paused_says_so_and_goes_on
 
 
 def test_cleanup_with_force_fails_a_live_workers_trial_and_the_worker_carries_on(sqlite_url, tmp_path):
-    create(sqlite_url, tmp_path, "live", n_trials=3, epochs=300)
+    create(sqlite_url, tmp_path, "live", n_trials=2, epochs=3000)  # trials of many seconds
     worker = start_worker(sqlite_url, "live", "--heartbeat-interval", "30")  # one beat, at the start
     wait_until_training(sqlite_url, "live")
+    (taken,) = [t for t in trials(sqlite_url, "live") if t.state == TrialState.RUNNING]
     refused = subprocess.run(tuner_cmd("study", "cleanup", "live", "--grace-period", "1", "--storage", sqlite_url),
                              capture_output=True, text=True)
     assert refused.returncode == 1 and "add --force to clean it up anyway" in refused.stderr
-    time.sleep(1.5)
     forced = subprocess.run(tuner_cmd("study", "cleanup", "live", "--grace-period", "1", "--force", "--storage",
                                       sqlite_url), capture_output=True, text=True)
-    assert forced.returncode == 0 and forced.stdout.startswith("failed and re-queued 1 stale trials"), forced
-    code, err = finish(worker, timeout=300)
-    assert code == 0 and "was finished by another process" in err
-    assert_exactly(sqlite_url, "live", 3)
+    assert forced.returncode == 0 and forced.stdout == f"failed and re-queued 1 stale trials: [{taken.number}]\n"
+    # the worker notices at its next epoch, and goes on with the next trial: the queued copy
+    wait_for(lambda: any(t.state == TrialState.RUNNING and t.number != taken.number
+                         for t in trials(sqlite_url, "live")), timeout=120)
+    worker.send_signal(signal.SIGTERM)
+    code, err = finish(worker, timeout=60)
+    assert code == 0 and f"trial {taken.number} was finished by another process" in err
+    found = trials(sqlite_url, "live")
+    assert found[taken.number].state == TrialState.FAIL
+    assert not [t for t in found if t.state == TrialState.RUNNING]
 
 
 def test_an_interrupted_create_is_repaired_by_the_next(sqlite_url, tmp_path):

@@ -18,6 +18,7 @@ from tuner.study.create import create_study
 from tuner.study.spec import load_spec
 from tuner.study.worker import WorkerOptions, run_worker
 from tuner.study.worker.supervisor import Supervisor, follow_supervisor
+from tuner.study.worker.threads import host_cores
 
 NTrialsOption = Annotated[
     int | None,
@@ -32,6 +33,12 @@ JobsOption = Annotated[
 ]
 HeartbeatOption = Annotated[
     int, typer.Option("--heartbeat-interval", min=1, help="Seconds between a running trial's heartbeats.")
+]
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option("--threads", min=1, show_default=False,
+                 help="BLAS threads per worker process (default: a share of this host's cores, from the live "
+                      "workers the database records here; with --jobs J, cores / J)."),
 ]
 GraceOption = Annotated[
     int, typer.Option("--grace-period", min=1, help="Seconds without a heartbeat before a trial counts as dead.")
@@ -87,6 +94,7 @@ def _run_processes(url: str, name: str, jobs: int, options: WorkerOptions, outpu
         args += ["--n-trials", str(options.n_trials)]
     if options.timeout is not None:
         args += ["--timeout", str(options.timeout)]
+    args += ["--threads", str(options.threads or max(1, host_cores() // jobs))]
     supervisor = Supervisor(url, name, jobs, args)
     supervisor.start()
     stop.forward_to(lambda reason: supervisor.stop())
@@ -104,6 +112,7 @@ def worker(
     n_trials: NTrialsOption = None,
     timeout: TimeoutOption = None,
     jobs: JobsOption = 1,
+    threads: ThreadsOption = None,
     heartbeat_interval: HeartbeatOption = 10,
     grace_period: GraceOption = 60,
     quiet: QuietOption = False,
@@ -117,8 +126,8 @@ def worker(
 
     Example: tuner worker digits-mlp --storage postgresql+psycopg://tuner@db/tuner --jobs 2
     """
-    options = WorkerOptions(n_trials=n_trials, timeout=timeout, heartbeat_interval=heartbeat_interval,
-                            grace_period=grace_period)
+    options = WorkerOptions(n_trials=n_trials, timeout=timeout, threads=threads,
+                            heartbeat_interval=heartbeat_interval, grace_period=grace_period)
     raise typer.Exit(_run_workers(storage_url(storage), name, jobs, options, _Output(quiet, as_json)))
 
 
@@ -129,6 +138,7 @@ def run(
     n_trials: NTrialsOption = None,
     timeout: TimeoutOption = None,
     jobs: JobsOption = 1,
+    threads: ThreadsOption = None,
     quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
@@ -141,7 +151,7 @@ def run(
     study_name, created = create_study(url, spec, name=name, load_if_exists=True)
     if not quiet and not as_json:
         stderr.print(f"{'created' if created else 'resuming'} study '{study_name}'")
-    options = WorkerOptions(n_trials=n_trials, timeout=timeout)
+    options = WorkerOptions(n_trials=n_trials, timeout=timeout, threads=threads)
     code = _run_workers(url, study_name, jobs, options, _Output(quiet, as_json))
     if code == 0:
         from tuner.analysis.notes import publish  # plotly and optuna-dashboard load only here

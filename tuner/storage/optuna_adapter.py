@@ -25,7 +25,14 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from tuner.errors import StorageError, StudyNotFoundError
-from tuner.storage.engine import driver_reason, engine_kwargs, is_sqlite_memory, make_engine, process_cached
+from tuner.storage.engine import (
+    configure_sqlite,
+    driver_reason,
+    engine_kwargs,
+    is_sqlite_memory,
+    make_engine,
+    process_cached,
+)
 from tuner.storage.url import parse_url, redact
 
 FINISHED = ("COMPLETE", "PRUNED")  # the states a study's total counts; a FAIL is retried, not counted
@@ -69,6 +76,14 @@ def _build_storage(
         # Our engine's connect event switches the file to WAL before Optuna's engine first opens it.
         with engine.connect():
             pass
+    storage = _rdb_storage(url, heartbeat_interval, grace_period, max_retry, create_tables)
+    configure_sqlite(storage.engine, foreign_keys=False)  # Optuna's connections get tuner's SQLite settings too
+    return storage
+
+
+def _rdb_storage(
+    url: URL, heartbeat_interval: int | None, grace_period: int | None, max_retry: int | None, create_tables: bool
+) -> RDBStorage:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         callback = None

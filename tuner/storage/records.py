@@ -128,9 +128,9 @@ def study_exists(engine: Engine, study_id: int) -> bool:
 
 
 def update_study(engine: Engine, name: str, *, init_guess: dict | None = _UNSET, lr_probe: dict | None = _UNSET,
-                 n_trials: int | None = _UNSET, status: str = _UNSET) -> None:
-    """Set some of a study's guess, probe result, grown total and status (None clears one)."""
-    given = {"init_guess": init_guess, "lr_probe": lr_probe, "n_trials": n_trials, "status": status}
+                 n_trials: int | None = _UNSET, status: str = _UNSET, spec: dict = _UNSET) -> None:
+    """Set some of a study's guess, probe result, grown total, status and stored spec (None clears one)."""
+    given = {"init_guess": init_guess, "lr_probe": lr_probe, "n_trials": n_trials, "status": status, "spec": spec}
     values = {k: v for k, v in given.items() if v is not _UNSET}
     if not values:
         return
@@ -231,9 +231,12 @@ def _touch(engine: Engine, worker_id: int, **values: Any) -> None:
         raise StudyDeletedError(f"the row of worker {worker_id} is gone: its study was deleted")
 
 
-def touch_worker(engine: Engine, worker_id: int, *, trials_done: int) -> None:
-    """Record that the worker is alive and how many trials it has run."""
-    _touch(engine, worker_id, last_seen=utcnow(), trials_done=int(trials_done))
+def touch_worker(engine: Engine, worker_id: int, *, trials_done: int, threads: int | None = None) -> None:
+    """Record that the worker is alive, how many trials it has run, and (if given) its BLAS threads."""
+    values: dict[str, Any] = dict(last_seen=utcnow(), trials_done=int(trials_done))
+    if threads is not None:
+        values["threads"] = int(threads)
+    _touch(engine, worker_id, **values)
 
 
 def see_worker(engine: Engine, worker_id: int) -> None:
@@ -241,17 +244,19 @@ def see_worker(engine: Engine, worker_id: int) -> None:
     _touch(engine, worker_id, last_seen=utcnow())
 
 
-def stop_worker(engine: Engine, worker_id: int, *, status: str = "stopped", message: str | None = None) -> None:
-    """Record how the worker ended: `stopped` (cleanly) or `failed`, with an optional message.
-
-    A row already gone (its study deleted) is left gone.
+def stop_worker(engine: Engine, worker_id: int, *, status: str = "stopped", message: str | None = None,
+                trials_done: int | None = None) -> None:
+    """Record how the worker ended: `stopped` (cleanly) or `failed`, with an optional message and its final
+    count of trials. A row already gone (its study deleted) is left gone.
     """
     if status not in WORKER_STATUSES or status == "running":
         raise StorageError(f"worker status must be 'stopped' or 'failed', got {status!r}")
     now = utcnow()
+    values: dict[str, Any] = dict(status=status, message=message, stopped_at=now, last_seen=now)
+    if trials_done is not None:
+        values["trials_done"] = int(trials_done)
     with engine.begin() as connection:
-        connection.execute(update(workers).where(workers.c.id == worker_id)
-                           .values(status=status, message=message, stopped_at=now, last_seen=now))
+        connection.execute(update(workers).where(workers.c.id == worker_id).values(**values))
 
 
 def fail_stale_workers(engine: Engine, study_name: str, *, grace_period: float, message: str | None = None) -> list[int]:
@@ -279,6 +284,16 @@ def list_workers(engine: Engine, study_name: str) -> list[WorkerRecord]:
             select(workers).where(workers.c.study_id == _of_study(study_name)).order_by(workers.c.id)
         ).mappings().all()
     return [WorkerRecord(**row) for row in rows]
+
+
+def live_workers_on_host(engine: Engine, host: str) -> list[WorkerRecord]:
+    """The live workers of every study of this database on `host` (`WorkerRecord.live`)."""
+    now = utcnow()
+    with engine.begin() as connection:
+        rows = connection.execute(
+            select(workers).where(workers.c.host == host, workers.c.status == "running").order_by(workers.c.id)
+        ).mappings().all()
+    return [w for w in (WorkerRecord(**row) for row in rows) if w.live(now)]
 
 
 def live_workers(engine: Engine, study_name: str) -> list[WorkerRecord]:

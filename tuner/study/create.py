@@ -52,7 +52,7 @@ def create_study(
     study_name = name or spec.study.name
     existing = _settled(engine, storage_url, study_name, wait=load_if_exists)
     if existing is not None:
-        return _reuse(spec, existing, load_if_exists), False
+        return _reuse(engine, spec, existing, load_if_exists), False
     resolved, init_rec, lr_rec = _resolve_autos(spec)
     try:
         insert_study(engine, study_name, resolved.to_dict(), _spec_text(spec), str(spec.source_path or ""),
@@ -61,7 +61,7 @@ def create_study(
         existing = _settled(engine, storage_url, study_name, wait=load_if_exists)
         if existing is None:
             raise
-        return _reuse(spec, existing, load_if_exists), False
+        return _reuse(engine, spec, existing, load_if_exists), False
     try:
         _make_optuna_study(engine, storage_url, study_name, spec, resolved, init_rec, lr_rec)
         update_study(engine, study_name, status="ready")
@@ -87,14 +87,39 @@ def _settled(engine: Engine, url: str, name: str, *, wait: bool) -> StudyRecord 
         time.sleep(WAIT_POLL_S)
 
 
-def _reuse(spec: StudySpec, existing: StudyRecord, load_if_exists: bool) -> str:
+GROWABLE = ("study.n_trials",)  # keys a study may change and stay the same search
+
+
+def _reuse(engine: Engine, spec: StudySpec, existing: StudyRecord, load_if_exists: bool) -> str:
+    """Reuse `existing` for `spec`: the same search, perhaps with another total (the study grows or shrinks).
+
+    Any other difference is refused, naming the keys: one study must not mix two searches.
+    """
+    name = existing.name
     if not load_if_exists:
+        raise StudyExistsError(f"study '{name}' already exists; use --load-if-exists to reuse it or --name to pick another")
+    stored = _stored_form(spec, existing).to_dict()
+    differs = [key for key in differing_keys(existing.spec, stored) if key not in GROWABLE]
+    if differs:
         raise StudyExistsError(
-            f"study '{existing.name}' already exists; use --load-if-exists to reuse it or --name to pick another"
+            f"study '{name}' already exists with a different spec ({', '.join(differs)}); a study cannot change "
+            f"its search: pick another --name (only n_trials may change: 'tuner worker {name} --n-trials N')"
         )
-    if existing.spec != _stored_form(spec, existing).to_dict():
-        raise StudyExistsError(f"study '{existing.name}' already exists with a different spec; pick another --name")
-    return existing.name
+    if stored["study"]["n_trials"] != existing.spec["study"]["n_trials"]:  # the spec's total was edited
+        update_study(engine, name, spec=stored, n_trials=None)
+    return name
+
+
+def differing_keys(a: dict, b: dict, prefix: str = "") -> list[str]:
+    """The dotted keys whose values differ between two nested dicts (missing on one side counts)."""
+    keys = []
+    for key in sorted(set(a) | set(b)):
+        left, right = a.get(key), b.get(key)
+        if isinstance(left, dict) and isinstance(right, dict):
+            keys += differing_keys(left, right, f"{prefix}{key}.")
+        elif left != right:
+            keys.append(f"{prefix}{key}")
+    return keys
 
 
 def _discard(engine: Engine, url: str, name: str) -> None:

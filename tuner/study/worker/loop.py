@@ -21,7 +21,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TypeVar
 
 import numpy as np
@@ -38,12 +37,11 @@ from tuner.storage import (
     save_curve,
     stop_worker,
     touch_worker,
-    trial_state_counts,
 )
 from tuner.storage.optuna_adapter import best_value, load_study, record_heartbeat, stored_user_attrs, trial_id
 from tuner.storage.records import fail_stale_workers, see_worker, study_exists, study_total, update_study
 from tuner.storage.reserve import ensure_reserve, is_disk_full, release_reserve
-from tuner.storage.retry import DB_PATIENCE_S, RetryPolicy
+from tuner.storage.retry import RetryPolicy
 from tuner.study.catalog import load_study_record
 from tuner.study.data import load_study_data
 from tuner.study.objective import make_objective
@@ -51,46 +49,12 @@ from tuner.study.space import make_pruner, make_sampler
 from tuner.study.spec import spec_from_dict
 from tuner.study.worker.claim import Claim, claim_trial
 from tuner.study.worker.interrupt import TrainingInterrupt
+from tuner.study.worker.options import Progress, WorkerOptions, WorkerReport
+from tuner.study.worker.threads import host_share, set_blas_threads
 from tuner.study.worker.trial import Outcome, run_trial
 
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class WorkerOptions:
-    """How a worker runs. `n_trials` is the study's total across every worker (default: the spec's)."""
-
-    n_trials: int | None = None  # sets the study's stored total, which every worker follows
-    timeout: float | None = None  # stop claiming new trials after this many seconds
-    heartbeat_interval: int = 10
-    grace_period: int = 60
-    poll_interval: float = 1.0  # wait between claims while the rest of the total runs elsewhere
-    max_failures: int = 5
-    db_patience: float = DB_PATIENCE_S
-
-
-@dataclass(frozen=True)
-class Progress:
-    """What a worker knows after each trial: the study's counts, its own count, the best value so far."""
-
-    total: int
-    finished: int
-    running: int
-    counts: dict[str, int]
-    done_here: int
-    best: float | None
-    last_state: str | None = None
-
-
-@dataclass
-class WorkerReport:
-    """How a worker's run ended."""
-
-    worker_id: int
-    trials_run: int = 0
-    states: dict[str, int] = field(default_factory=dict)
-    reason: str = "done"  # done | timeout | stopped | failures
-    message: str | None = None
+PROGRESS_REFRESH_S = 5.0  # how often the progress line reads the study's best value (others' trials)
 
 
 class Worker:
@@ -113,6 +77,9 @@ class Worker:
         self._last_seen = time.monotonic()
         self._swept = -float("inf")
         self._trial: optuna.Trial | None = None  # claimed and not yet told
+        self._counts: dict[str, int] = {}  # the study's counts at the last claim, then moved by our trials
+        self._best: float | None = None
+        self._best_read = -float("inf")
 
     def db(self, call: Callable[[], _T], *, what: str) -> _T:
         """A database call, retried across a lost connection for up to `db_patience` seconds."""
@@ -134,6 +101,14 @@ class Worker:
         finally:
             self._record_stop(status, message)
         return self.report
+
+    def _apply_threads(self, worker_id: int | None) -> int:
+        """The BLAS threads to use now (`--threads`, else the host's share), applied to this process."""
+        threads = self.options.threads
+        if threads is None:
+            threads = self.db(lambda: host_share(self.engine, self.host, worker_id), what="sharing the host's cores")
+        set_blas_threads(threads)
+        return threads
 
     def _abandon_trial(self, reason: str) -> None:
         """The worker ends with a trial claimed and not told: fail it, as far as the database allows (if it
@@ -175,8 +150,10 @@ class Worker:
         storage = optuna_storage(self.url, heartbeat_interval=self.options.heartbeat_interval,
                                  grace_period=self.options.grace_period)
         index = len(list_workers(self.engine, self.name))
-        self.report = WorkerReport(register_worker(self.engine, self.study_id, socket.gethostname(), os.getpid(),
-                                                   heartbeat_s=self.options.heartbeat_interval))
+        self.host = socket.gethostname()
+        self.threads = self._apply_threads(None)
+        self.report = WorkerReport(register_worker(self.engine, self.study_id, self.host, os.getpid(),
+                                                   heartbeat_s=self.options.heartbeat_interval, threads=self.threads))
         # The first worker of a study samples with the study's seed (a single-worker run is reproducible);
         # later ones get derived seeds so that parallel workers do not propose the same points.
         seed = self.spec.study.seed
@@ -203,10 +180,11 @@ class Worker:
                     return
                 self._wait_for_others()
                 continue
+            self._counts = dict(claim.counts)
             outcome = self._run_trial(claim.trial)
             if self._count(claim.trial, outcome):
                 return
-            self._report_progress(outcome.state)
+            self._report_progress(outcome)
         self.report.reason = "stopped"
 
     def _sweep_dead_workers(self) -> None:
@@ -252,9 +230,11 @@ class Worker:
         report, state = self.report, outcome.state
         report.trials_run += 1
         report.states[state.name] = report.states.get(state.name, 0) + 1
-        self.db(lambda: touch_worker(self.engine, report.worker_id, trials_done=report.trials_run),
-                what="updating the worker's row")
-        self._last_seen = time.monotonic()
+        if time.monotonic() - self._last_seen >= self.options.heartbeat_interval:  # not after every short trial
+            threads = self.threads = self._apply_threads(report.worker_id)
+            self.db(lambda: touch_worker(self.engine, report.worker_id, trials_done=report.trials_run, threads=threads),
+                    what="updating the worker's row")
+            self._last_seen = time.monotonic()
         if state != TrialState.FAIL:
             self._failures_in_a_row = 0
             return False
@@ -268,13 +248,24 @@ class Worker:
         report.message = f"{self._failures_in_a_row} trials in a row failed; the last: {last.get('reason', 'unknown')}"
         return True
 
-    def _report_progress(self, state: TrialState) -> None:
+    def _report_progress(self, outcome: Outcome) -> None:
+        """The study's progress, from the last claim's counts moved by this trial (no count per trial) and
+        the best value: this worker's own, with the study's read again every `PROGRESS_REFRESH_S`."""
         if self.on_progress is None:
             return
-        counts = self.db(lambda: trial_state_counts(self.engine, self.study), what="counting trials")
-        best = self.db(lambda: best_value(self.study), what="reading the best value")
+        counts = self._counts
+        counts[outcome.state.name] = counts.get(outcome.state.name, 0) + 1
+        if outcome.value is not None and (self._best is None or self._better(outcome.value, self._best)):
+            self._best = outcome.value
+        if time.monotonic() - self._best_read >= PROGRESS_REFRESH_S:
+            self._best_read = time.monotonic()
+            self._best = self.db(lambda: best_value(self.study), what="reading the best value")
         self.on_progress(Progress(total=self.total, finished=finished_count(counts), running=counts.get("RUNNING", 0),
-                                  counts=counts, done_here=self.report.trials_run, best=best, last_state=state.name))
+                                  counts=dict(counts), done_here=self.report.trials_run, best=self._best,
+                                  last_state=outcome.state.name, last_reason=outcome.reason))
+
+    def _better(self, value: float, than: float) -> bool:
+        return value > than if self.spec.study.direction == "maximize" else value < than
 
     def _write_curve(self, trial: optuna.trial.BaseTrial, rows: list[dict]) -> None:
         with self.interrupt.writing():
@@ -287,7 +278,8 @@ class Worker:
     def _record_stop(self, status: str, message: str | None) -> None:
         policy = RetryPolicy(self.engine.url, patience=min(self.options.db_patience, 10.0))
         try:
-            policy.call(lambda: stop_worker(self.engine, self.report.worker_id, status=status, message=message),
+            policy.call(lambda: stop_worker(self.engine, self.report.worker_id, status=status, message=message,
+                                            trials_done=self.report.trials_run),
                         what="recording that the worker stopped")
         except StorageError:
             if message is None or status != "failed":

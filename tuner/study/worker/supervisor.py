@@ -1,7 +1,8 @@
 """Several worker processes on one machine (`tuner worker --jobs J`): started, watched and stopped together.
 
-Each child is a single-process `tuner worker` with `cores / J` BLAS threads, so that J workers do not
-oversubscribe the machine. The storage URL reaches the children by environment, not argv: argv is
+Each child is a single-process `tuner worker` with `cores / J` BLAS threads (its `--threads`, and the
+BLAS libraries' variables for the libraries' own start-up), so that J workers do not oversubscribe the
+machine. The storage URL reaches the children by environment, not argv: argv is
 visible to every user in `ps`. `stop()` forwards a stop (SIGTERM) to every live child; each fails and
 re-queues its running trial and exits on its own. The children die with the supervisor: each asks the
 kernel for a SIGTERM when its parent dies (Linux's PR_SET_PDEATHSIG, `follow_supervisor`), so killing

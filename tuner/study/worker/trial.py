@@ -22,11 +22,12 @@ from optuna.trial import TrialState
 from sqlalchemy.engine import URL
 
 from tuner.errors import StorageError, StudyDeletedError, TrialTimeoutError
-from tuner.storage.optuna_adapter import record_heartbeat, requeue
+from tuner.storage.optuna_adapter import requeue
 from tuner.storage.retry import connection_reason, is_connection_error, is_database_error
 from tuner.study.objective import WorkerStopping
 from tuner.study.worker.heartbeat import heartbeat
 from tuner.study.worker.interrupt import TrainingInterrupt
+from tuner.study.worker.threads import load_note
 
 log = logging.getLogger(__name__)
 Db = Callable[..., object]  # `db(call, what=...)`: a database call with the worker's retry policy
@@ -39,6 +40,8 @@ class Outcome:
     state: TrialState
     requeued: bool  # failed for a reason outside the trial: not counted against it
     fatal: StorageError | None = None  # the database failed for good: the worker must end
+    value: float | None = None
+    reason: str | None = None
 
 
 @dataclass
@@ -58,7 +61,8 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[opt
     `make_room(reason)` runs before the last writes after a permanent database error (see
     `tuner.storage.reserve`).
     """
-    db(lambda: record_heartbeat(study, trial), what=f"starting trial {trial.number}")
+    # No heartbeat is written at the start: a trial shorter than `interval` never needs one, and a trial
+    # whose worker dies before its first beat is failed by the next claim all the same (`tuner.study.stale`).
     with heartbeat(beat, interval, f"trial {trial.number}"):
         try:
             with interrupt.training():
@@ -69,7 +73,7 @@ def run_trial(study: optuna.Study, trial: optuna.Trial, objective: Callable[[opt
             # a signal during a write only set `stop`; the trial then ended at its epoch's end
             ending = _Ending(reason=interrupt.stop_reason(err), requeue=True)
         except TrialTimeoutError as err:
-            ending = _Ending(reason=f"timeout: {err}")
+            ending = _Ending(reason=f"timeout: {err}{load_note()}")
         except UpdateFinishedTrialError:
             return _taken(trial)
         except StudyDeletedError:
@@ -93,10 +97,13 @@ def _classify(err: Exception, url: URL) -> _Ending:
     return _Ending(reason=f"{type(err).__name__}: {err}")
 
 
+TAKEN_REASON = "finished by another process while this worker was paused or cut off"
+
+
 def _taken(trial: optuna.Trial) -> Outcome:
     log.warning("trial %d was finished by another process (failed as stale: was this worker paused for longer "
                 "than the grace period?); this worker goes on", trial.number)
-    return Outcome(TrialState.FAIL, requeued=True)
+    return Outcome(TrialState.FAIL, requeued=True, reason=TAKEN_REASON)
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, ending: _Ending, db: Db) -> Outcome:
@@ -120,5 +127,5 @@ def _tell(study: optuna.Study, trial: optuna.Trial, ending: _Ending, db: Db) -> 
     except StorageError:
         if ending.fatal is None:
             raise
-        return Outcome(TrialState.FAIL, requeued=False, fatal=ending.fatal)  # told as far as it could be
-    return Outcome(frozen.state, ending.requeue, ending.fatal)
+        return Outcome(TrialState.FAIL, requeued=False, fatal=ending.fatal, reason=ending.reason)
+    return Outcome(frozen.state, ending.requeue, ending.fatal, ending.value, ending.reason)
