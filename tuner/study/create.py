@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 
 import optuna
 from sqlalchemy.engine import Engine
@@ -148,6 +149,9 @@ def _make_optuna_study(engine: Engine, url: str, name: str, spec: StudySpec, res
         raise StudyExistsError(
             f"an Optuna study named '{name}' already exists in this storage without a tuner spec; pick another --name"
         ) from None
+    with warnings.catch_warnings():  # experimental in Optuna 5: the warning says nothing a user can act on
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names([spec.study.objective])  # the dashboard's axes say "val_accuracy", not "Objective 0"
     study.set_user_attr(SPEC_ATTR, json.dumps(resolved.to_dict(), sort_keys=True))
     study.set_user_attr("tuner_version", tuner.__version__)
     study.set_user_attr("objective", spec.study.objective)
