@@ -30,6 +30,7 @@ from tuner.storage.optuna_adapter import has_optuna_tables, storage_of
 from tuner.storage.records import StudyRecord, fail_stale_workers
 from tuner.study.autos import SPREAD, has_auto, resolve_auto, resolve_spec_autos, warm_start_params
 from tuner.study.data import load_study_data
+from tuner.study.limits import check_study_name
 from tuner.study.space import make_pruner, make_sampler
 from tuner.study.spec import StudySpec, spec_from_dict
 from tuner.study.stale import fail_dead_trials
@@ -54,10 +55,11 @@ def create_study(
     """Create the Optuna study and its `tuner_studies` record; return (name, created).
 
     With `load_if_exists`, an existing study of that name is reused when its stored spec is the same and
-    refused when it differs (a silent reuse would mix two searches in one study).
+    refused when it differs (a silent reuse would mix two searches in one study). The name must follow
+    the study-name rule (`tuner.study.limits`); it is checked before the storage is touched.
     """
+    study_name = check_study_name(name or spec.study.name)
     engine = open_storage(storage_url, create_if_empty=True)
-    study_name = name or spec.study.name
     existing = get_study(engine, study_name)
     if existing is not None:
         if not load_if_exists:
