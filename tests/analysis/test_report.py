@@ -126,3 +126,26 @@ def test_top_must_be_positive(sqlite_url, tmp_path, top):
     result = report(sqlite_url, "x", "--out", str(tmp_path / "r"), "--top", top)
     assert result.exit_code == 2
     assert "--top" in result.stderr
+
+
+def test_a_hostile_name_and_parameter_are_escaped_in_the_page_and_the_progress(sqlite_url, tmp_path):
+    """A study made with plain Optuna may have any name and parameter names: HTML and terminal get them inert."""
+    import optuna
+
+    assert runner.invoke(app, ["db", "upgrade", "--storage", sqlite_url]).exit_code == 0
+    name = '<script>alert(1)</script>[bold]x[/]\x1b]8;;http://evil\x07'
+    study = optuna.create_study(study_name=name, storage=sqlite_url)
+    for value in (0.1, 0.2):
+        study.add_trial(optuna.trial.create_trial(
+            params={"<img src=x>\x1b": value}, value=value,
+            distributions={"<img src=x>\x1b": optuna.distributions.FloatDistribution(0, 1)}))
+    out = tmp_path / "report"
+    result = report(sqlite_url, name, "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    shown = "&lt;script&gt;alert(1)&lt;/script&gt;[bold]x[/]\\x1b]8;;http://evil\\x07"
+    page = (out / HTML_NAME).read_text(encoding="utf-8")
+    assert f"<h1>Study <code>{shown}</code></h1>" in page
+    assert "&lt;img src=x&gt;\\x1b" in page
+    assert "<script>" not in page and "<img src=x>" not in page and "\x1b" not in page and "\x07" not in page
+    assert "report <script>alert(1)</script>[bold]x[/]\\x1b]8;;http://evil\\x07: 1/7 loading the study" in result.stderr
+    assert "\x1b" not in result.stderr + result.stdout

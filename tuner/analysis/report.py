@@ -40,7 +40,7 @@ from tuner.analysis.frames import (
 )
 from tuner.errors import TunerError
 from tuner.storage import StudyHandle, redact
-from tuner.text import fmt
+from tuner.text import fmt, printable
 
 HTML_NAME = "report.html"
 FIGURES = {
@@ -181,10 +181,18 @@ def _fmt(value: object) -> str:
     return "-" if value is pd.NA else fmt(value)
 
 
+_LINE_BREAKS = "\n\t"  # kept in the spec's text: it is shown as its lines
+
+
+def _escape(value: object, keep: str = "") -> str:
+    """User text (names, parameters, the spec) for the page: HTML-escaped, control characters visible."""
+    return html.escape(printable(str(value), keep=keep))
+
+
 def _table(frame: pd.DataFrame) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    head = "".join(f"<th>{_escape(c)}</th>" for c in frame.columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
+        "<tr>" + "".join(f"<td>{_escape(_fmt(v))}</td>" for v in row) + "</tr>"
         for row in frame.itertuples(index=False)
     )
     return f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
@@ -214,7 +222,7 @@ pre { background: #f7f7f7; padding: 1em; overflow-x: auto; }
 
 def render_html(s: _Study, figures: dict[str, Path], top: int) -> str:
     """The report page; every figure is embedded, so the file opens offline on its own."""
-    e = html.escape
+    e = _escape
     counts = ", ".join(f"{k.lower()} {v}" for k, v in sorted(s.counts.items()))
     diverged = int(s.trials["diverged"].sum())
     best = best_trials(s.trials, top)
@@ -247,6 +255,6 @@ def render_html(s: _Study, figures: dict[str, Path], top: int) -> str:
     rows = init_guess_rows(s.init_guess)
     parts.append(_table(pd.DataFrame(rows)) if rows else '<p class="note">no init-scale guess for this study</p>')
     if s.spec_toml:
-        parts += ["<h2>Spec</h2>", f"<pre>{e(s.spec_toml)}</pre>"]
+        parts += ["<h2>Spec</h2>", f"<pre>{e(s.spec_toml, keep=_LINE_BREAKS)}</pre>"]
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

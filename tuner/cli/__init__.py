@@ -14,6 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from tuner.errors import TunerError
+from tuner.text import printable
 
 
 class _Group(TyperGroup):
@@ -26,7 +27,7 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except TunerError as err:
-            typer.echo(f"error: {err}", err=True)
+            typer.echo(f"error: {printable(str(err))}", err=True)
             raise typer.Exit(err.exit_code) from None
 
 

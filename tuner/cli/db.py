@@ -9,6 +9,7 @@ import typer
 from tuner.cli._common import StorageOption, safe, storage_url
 from tuner.errors import TunerError
 from tuner.storage import check_connection, current_revision, downgrade, head_revision, make_engine, upgrade
+from tuner.text import printable
 
 app = typer.Typer(rich_markup_mode="markdown", 
     help="Create or migrate tuner's tables (tuner_*) in a database; Optuna's own tables are left alone.\n\n"
@@ -20,7 +21,7 @@ app = typer.Typer(rich_markup_mode="markdown",
 def _describe(revision: str | None, head: str) -> str:
     if revision == head:
         return f"{revision} (head)"
-    return f"{revision or 'none'} (head is {head})"
+    return f"{printable(revision or 'none')} (head is {head})"
 
 
 @app.command("upgrade")
@@ -42,7 +43,7 @@ def upgrade_(
     if before == after:
         typer.echo(f"{safe(url)}: already at revision {_describe(after, head)}")
     else:
-        typer.echo(f"{safe(url)}: upgraded from revision {before or 'none'} to {_describe(after, head)}")
+        typer.echo(f"{safe(url)}: upgraded from revision {printable(before or 'none')} to {_describe(after, head)}")
 
 
 @app.command("current")
@@ -78,4 +79,4 @@ def downgrade_(
     before = current_revision(engine)
     downgrade(url, revision)
     after = current_revision(engine)
-    typer.echo(f"{safe(url)}: downgraded from revision {before or 'none'} to {after or 'none'}")
+    typer.echo(f"{safe(url)}: downgraded from revision {printable(before or 'none')} to {printable(after or 'none')}")

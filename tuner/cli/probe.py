@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from tuner.cli._common import JsonOption, stdout
-from tuner.text import fmt
+from tuner.text import fmt, printable
 
 if TYPE_CHECKING:  # loaded by the commands that run, not for --help
     from tuner.nn.data import Dataset
@@ -32,7 +32,7 @@ WIDE = 160
 
 def _console() -> Console:
     """stdout; when it is not a terminal, a wide console so that tables are not wrapped in files and tests."""
-    return stdout if stdout.is_terminal else Console(highlight=False, width=WIDE)
+    return stdout if stdout.is_terminal else Console(highlight=False, markup=False, emoji=False, width=WIDE)
 
 
 def _percent(value: float | None) -> str:
@@ -149,4 +149,4 @@ def lr(
     if result.note:
         out.print(f"note: {result.note}")
     if plot_path is not None:
-        out.print(f"plot written to {plot_path}")
+        out.print(f"plot written to {printable(str(plot_path))}")

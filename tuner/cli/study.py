@@ -10,13 +10,14 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from tuner.cli._common import JsonOption, QuietOption, StorageOption, safe, stderr, stdout, storage_url
 from tuner.errors import TunerError
 from tuner.storage import finished_count, open_study
 from tuner.study.catalog import cleanup_study, create_study, delete_study, list_studies
 from tuner.study.spec import load_spec
-from tuner.text import fmt
+from tuner.text import fmt, printable
 
 app = typer.Typer(rich_markup_mode="markdown", help="Create, list, show, export, delete and clean up studies.", no_args_is_help=True)
 
@@ -48,7 +49,7 @@ def create(
     study_name, created = create_study(url, spec, name=name, load_if_exists=load_if_exists)
     if not quiet:
         verb = "created" if created else "exists, reusing"
-        stdout.print(f"study '{study_name}' {verb} in {safe(url)}")
+        stdout.print(f"study '{printable(study_name)}' {verb} in {safe(url)}")
 
 
 @app.command("list")
@@ -67,7 +68,7 @@ def list_(storage: StorageOption = None, as_json: JsonOption = False) -> None:
     table = Table("study", "direction", "finished / total", "running", "failed", "best")
     for s in summaries:
         finished = finished_count(s.counts)
-        table.add_row(s.name, s.direction, f"{finished} / {s.n_trials}", str(s.counts.get("RUNNING", 0)),
+        table.add_row(Text(printable(s.name)), s.direction, f"{finished} / {s.n_trials}", str(s.counts.get("RUNNING", 0)),
                       str(s.counts.get("FAIL", 0)), fmt(s.best))
     stdout.print(table)
 
@@ -78,17 +79,17 @@ def print_summary(url: str, name: str) -> None:
 
     o = study_overview(open_study(url, name))
     counts = " ".join(f"{k.lower()} {v}" for k, v in sorted(o["counts"].items()))
-    stdout.print(f"study '{name}' ({o['direction']}): {counts}, diverged {o['diverged']}")
+    stdout.print(f"study '{printable(name)}' ({o['direction']}): {counts}, diverged {o['diverged']}")
     if o["best_trial"] is None:
         stdout.print("no complete trial yet")
     else:
         b = o["best_trial"]
         stdout.print(f"best trial #{b['number']}: value {fmt(b['value'])}")
-        stdout.print("  " + ", ".join(f"{k}={fmt(v) if isinstance(v, float) else v}" for k, v in b["params"].items()))
+        stdout.print("  " + ", ".join(printable(f"{k}={fmt(v)}") for k, v in b["params"].items()))
     if o["optimizers"]:
         table = Table("optimizer", "trials", "complete", "pruned", "failed", "diverged", "best", "median")
         for r in o["optimizers"]:
-            table.add_row(r["optimizer"], *(str(r[k]) for k in ("trials", "complete", "pruned", "failed", "diverged")),
+            table.add_row(Text(printable(str(r["optimizer"]))), *(str(r[k]) for k in ("trials", "complete", "pruned", "failed", "diverged")),
                           fmt(r["best"]), fmt(r["median"]))
         stdout.print(table)
 
@@ -151,7 +152,7 @@ def delete(
     if not yes:
         raise TunerError(f"deleting study '{name}' removes all its trials; add --yes to confirm")
     delete_study(storage_url(storage), name)
-    stdout.print(f"deleted study '{name}'")
+    stdout.print(f"deleted study '{printable(name)}'")
 
 
 @app.command("cleanup")

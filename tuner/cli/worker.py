@@ -18,6 +18,7 @@ from tuner.study.catalog import create_study, require_study
 from tuner.study.spec import load_spec
 from tuner.study.worker import WorkerOptions, run_worker
 from tuner.study.worker.supervisor import Supervisor
+from tuner.text import printable
 
 NTrialsOption = Annotated[
     int | None,
@@ -82,7 +83,7 @@ def _run_here(url: str, name: str, options: WorkerOptions, output: _Output) -> i
     elif not output.quiet:
         stderr.print(f"worker {report.worker_id}: ran {report.trials_run} trials, ended: {report.reason}")
     if report.reason == "failures":
-        stderr.print(f"error: {report.message}")
+        stderr.print(f"error: {printable(report.message)}")
         return 1
     return 0
 
@@ -148,7 +149,7 @@ def run(
     spec = load_spec(spec_path)
     study_name, created = create_study(url, spec, name=name, load_if_exists=True)
     if not quiet and not as_json:
-        stderr.print(f"{'created' if created else 'resuming'} study '{study_name}'")
+        stderr.print(f"{'created' if created else 'resuming'} study '{printable(study_name)}'")
     options = WorkerOptions(n_trials=n_trials, timeout=timeout)
     code = _run_workers(url, study_name, jobs, options, _Output(quiet, as_json))
     if code == 0:
