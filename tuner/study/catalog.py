@@ -29,6 +29,7 @@ from tuner.storage import (
 from tuner.storage.optuna_adapter import has_optuna_tables, storage_of
 from tuner.storage.records import StudyRecord, fail_stale_workers
 from tuner.study.autos import SPREAD, has_auto, resolve_auto, resolve_spec_autos, warm_start_params
+from tuner.study.budget import check_training_memory
 from tuner.study.data import load_study_data
 from tuner.study.limits import check_study_name
 from tuner.study.space import make_pruner, make_sampler
@@ -74,6 +75,7 @@ def create_study(
 
     # The data file is read and the probes run before anything is stored, so a bad file or a spec they
     # cannot probe leaves nothing behind.
+    check_training_memory(spec)
     resolved, init_rec, lr_rec = _resolve_autos(spec)
     storage = optuna_storage(storage_url)
     try:
