@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
@@ -23,7 +26,14 @@ def test_upgrade_creates_then_reports_already_at_head(sqlite_url):
     assert current_revision(make_engine(sqlite_url)) == "0001"
 
 
+def _empty_database(sqlite_url: str) -> Path:
+    path = Path(sqlite_url.removeprefix("sqlite:///"))
+    sqlite3.connect(path).close()
+    return path
+
+
 def test_current_says_whether_the_database_is_at_head(sqlite_url):
+    _empty_database(sqlite_url)
     empty = tuner("db", "current", "--storage", sqlite_url)
     assert (empty.exit_code, empty.stdout) == (
         0, f"{sqlite_url}: revision none (head is 0001): run 'tuner db upgrade'\n"
@@ -33,7 +43,16 @@ def test_current_says_whether_the_database_is_at_head(sqlite_url):
     assert (done.exit_code, done.stdout) == (0, f"{sqlite_url}: revision 0001 (head)\n")
 
 
+def test_current_on_a_missing_sqlite_file_refuses_and_creates_nothing(sqlite_url):
+    path = Path(sqlite_url.removeprefix("sqlite:///"))
+    result = tuner("db", "current", "--storage", sqlite_url)
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"error: no database at {sqlite_url}: {path} does not exist\n"
+    assert list(path.parent.iterdir()) == []
+
+
 def test_the_storage_comes_from_the_environment_without_the_option(sqlite_url):
+    _empty_database(sqlite_url)
     result = tuner("db", "current", env={"TUNER_STORAGE": sqlite_url})
     assert (result.exit_code, result.stdout) == (
         0, f"{sqlite_url}: revision none (head is 0001): run 'tuner db upgrade'\n"

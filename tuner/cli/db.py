@@ -8,7 +8,7 @@ import typer
 
 from tuner.cli._common import StorageOption, safe, storage_url
 from tuner.errors import TunerError
-from tuner.storage import check_connection, current_revision, downgrade, head_revision, make_engine, upgrade
+from tuner.storage import current_revision, downgrade, head_revision, open_database, upgrade
 from tuner.text import printable
 
 app = typer.Typer(rich_markup_mode="markdown", 
@@ -34,8 +34,7 @@ def upgrade_(
     Example: tuner db upgrade --storage sqlite:///tuner.db
     """
     url = storage_url(storage)
-    engine = make_engine(url)
-    check_connection(engine)
+    engine = open_database(url, create=True)
     before = current_revision(engine)
     upgrade(url, revision)
     after = current_revision(engine)
@@ -53,8 +52,7 @@ def current(storage: StorageOption = None) -> None:
     Example: tuner db current --storage sqlite:///tuner.db
     """
     url = storage_url(storage)
-    engine = make_engine(url)
-    check_connection(engine)
+    engine = open_database(url)  # reading: a mistyped SQLite path is refused, not created
     revision = current_revision(engine)
     head = head_revision()
     hint = "" if revision == head else ": run 'tuner db upgrade'"
@@ -74,8 +72,7 @@ def downgrade_(
     url = storage_url(storage)
     if not yes:
         raise TunerError(f"a downgrade of {safe(url)} to {revision} can delete data: add --yes to confirm")
-    engine = make_engine(url)
-    check_connection(engine)
+    engine = open_database(url)
     before = current_revision(engine)
     downgrade(url, revision)
     after = current_revision(engine)

@@ -8,11 +8,11 @@
     locks           study_lock, serialising trial claims across processes and machines
     retry           which database errors heal, and the retry policy for them
     optuna_adapter  every use of Optuna beyond its public API: storages, trial ids, stale trials, its tables
-    handle          open_storage, open_study: a database and a study opened once per command
+    handle          open_database, open_storage, open_study: a database and a study opened once per command
 """
 
 from tuner.storage.engine import check_connection, dispose_engines, make_engine
-from tuner.storage.handle import StudyHandle, open_storage, open_study
+from tuner.storage.handle import StudyHandle, open_database, open_storage, open_study
 from tuner.storage.locks import study_lock
 from tuner.storage.migrations import (
     VERSION_TABLE,
@@ -65,6 +65,7 @@ __all__ = [
     "list_workers",
     "load_curves",
     "make_engine",
+    "open_database",
     "open_storage",
     "open_study",
     "optuna_storage",
