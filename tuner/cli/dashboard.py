@@ -20,6 +20,7 @@ import typer
 from tuner.cli._common import QuietOption, StorageOption, safe, stderr, storage_url
 from tuner.errors import TunerError
 from tuner.storage import StudyHandle, list_study_records, open_storage, open_study, optuna_storage
+from tuner.study.limits import MAX_REFRESH_S
 from tuner.text import printable
 
 Publisher = Callable[[StudyHandle], object]  # tuner.analysis.notes.publish, imported only when it runs
@@ -59,7 +60,8 @@ def dashboard(
         bool, typer.Option("--notes/--no-notes", help="Write each study's note and curve chart before starting.")
     ] = True,
     refresh: Annotated[
-        float, typer.Option("--refresh", min=0, help="Seconds between updates of the notes and charts (0: never).")
+        float, typer.Option("--refresh", min=0, max=MAX_REFRESH_S,
+                            help="Seconds between updates of the notes and charts (0: never).")
     ] = 60,
     quiet: QuietOption = False,
 ) -> None:

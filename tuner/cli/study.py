@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import secrets
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -16,8 +19,12 @@ from tuner.cli._common import JsonOption, QuietOption, StorageOption, safe, stde
 from tuner.errors import TunerError
 from tuner.storage import finished_count, open_study
 from tuner.study.catalog import cleanup_study, create_study, delete_study, list_studies
+from tuner.study.limits import MAX_GRACE_S
 from tuner.study.spec import load_spec
 from tuner.text import fmt, printable
+
+if TYPE_CHECKING:  # pandas loads with the commands that show or export, not for every `tuner` command
+    import pandas as pd
 
 app = typer.Typer(rich_markup_mode="markdown", help="Create, list, show, export, delete and clean up studies.", no_args_is_help=True)
 
@@ -124,19 +131,48 @@ def export(
     """
     if out.exists() and not force:
         raise TunerError(f"{out}: already exists (use --force to overwrite)")
+    if not out.parent.is_dir():
+        raise TunerError(f"{out}: no directory {out.parent} to write into")
     from tuner.analysis import trials_frame
 
     frame = trials_frame(open_study(storage_url(storage), name))
+    _write_whole(out, lambda path: _write_frame(frame, path, fmt_))
+    stderr.print(f"wrote {len(frame)} trials to {printable(str(out))}")
+
+
+def _write_frame(frame: pd.DataFrame, path: Path, fmt_: ExportFormat) -> None:
     if fmt_ is ExportFormat.csv:
-        frame.to_csv(out, index=False)
+        frame.to_csv(path, index=False)
     elif fmt_ is ExportFormat.json:
-        frame.to_json(out, orient="records", indent=1)
+        frame.to_json(path, orient="records", indent=1)
     else:
         try:
-            frame.to_parquet(out, index=False)
+            frame.to_parquet(path, index=False)
         except ImportError:
             raise TunerError("parquet export needs pyarrow: pip install 'tuner[parquet]'") from None
-    stderr.print(f"wrote {len(frame)} trials to {out}")
+
+
+def _write_whole(out: Path, write: Callable[[Path], None]) -> None:
+    """`write(path)` so that `out` holds the whole file or is left as it was, never a part of it.
+
+    A regular file is written beside `out` under a temporary name and renamed over it once complete (a
+    rename is atomic), so a full disk or a kill mid-way leaves no partial export. Anything else that
+    exists (/dev/stdout, a FIFO) is written in place: it cannot be replaced by a rename.
+    """
+    if out.exists() and not out.is_file():
+        try:
+            write(out)
+        except OSError as err:
+            raise TunerError(f"cannot write {out}: {err.strerror or err}") from None
+        return
+    part = out.with_name(f".{out.name}.{secrets.token_hex(4)}.part")
+    try:
+        write(part)
+        os.replace(part, out)
+    except OSError as err:
+        raise TunerError(f"cannot write {out}: {err.strerror or err}") from None
+    finally:
+        part.unlink(missing_ok=True)
 
 
 @app.command("delete")
@@ -159,7 +195,7 @@ def delete(
 def cleanup(
     name: NameArgument,
     storage: StorageOption = None,
-    grace_period: Annotated[int, typer.Option("--grace-period", min=1, help="Seconds without a heartbeat before a RUNNING trial counts as dead.")] = 60,
+    grace_period: Annotated[int, typer.Option("--grace-period", min=1, max=MAX_GRACE_S, help="Seconds without a heartbeat before a RUNNING trial counts as dead.")] = 60,
 ) -> None:
     """Fail the trials left RUNNING by dead workers and queue them again.
 

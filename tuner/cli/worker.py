@@ -15,6 +15,7 @@ from tuner.cli._common import JsonOption, QuietOption, StorageOption, TrialProgr
 from tuner.cli.study import print_summary
 from tuner.storage import open_storage, open_study, trial_state_counts
 from tuner.study.catalog import create_study, require_study
+from tuner.study.limits import MAX_DURATION_S, MAX_GRACE_S, MAX_HEARTBEAT_S, MAX_JOBS, MAX_TRIALS
 from tuner.study.spec import load_spec
 from tuner.study.worker import WorkerOptions, run_worker
 from tuner.study.worker.supervisor import Supervisor
@@ -22,20 +23,24 @@ from tuner.text import printable
 
 NTrialsOption = Annotated[
     int | None,
-    typer.Option("--n-trials", "-n", min=1, help="The study's total of finished trials across ALL workers "
-                 "(default: the spec's study.n_trials).", show_default=False),
+    typer.Option("--n-trials", "-n", min=1, max=MAX_TRIALS, help="The study's total of finished trials across ALL "
+                 "workers (default: the spec's study.n_trials).", show_default=False),
 ]
 TimeoutOption = Annotated[
-    float | None, typer.Option("--timeout", min=0, help="Stop claiming new trials after this many seconds.")
+    float | None,
+    typer.Option("--timeout", min=0, max=MAX_DURATION_S, help="Stop claiming new trials after this many seconds."),
 ]
 JobsOption = Annotated[
-    int, typer.Option("--jobs", "-j", min=1, help="Worker processes to start here; the BLAS threads are split between them.")
+    int, typer.Option("--jobs", "-j", min=1, max=MAX_JOBS, help="Worker processes to start here; the BLAS threads "
+                      f"are split between them. At most {MAX_JOBS}: 4 x this machine's cores.")
 ]
 HeartbeatOption = Annotated[
-    int, typer.Option("--heartbeat-interval", min=1, help="Seconds between a running trial's heartbeats.")
+    int, typer.Option("--heartbeat-interval", min=1, max=MAX_HEARTBEAT_S,
+                      help="Seconds between a running trial's heartbeats.")
 ]
 GraceOption = Annotated[
-    int, typer.Option("--grace-period", min=1, help="Seconds without a heartbeat before a trial counts as dead.")
+    int, typer.Option("--grace-period", min=1, max=MAX_GRACE_S,
+                      help="Seconds without a heartbeat before a trial counts as dead.")
 ]
 
 
