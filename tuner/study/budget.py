@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -105,7 +106,7 @@ def training_memory(spec: StudySpec, shape: DataShape) -> MemoryEstimate:
     """An upper bound of the bytes one trial of `spec` holds on data of `shape` (the list in the module doc)."""
     item = np.dtype(spec.train.dtype).itemsize
     sizes = [shape.features, *spec.model.hidden, shape.outputs]
-    layers = list(zip(sizes[:-1], sizes[1:], strict=True))
+    layers = list(pairwise(sizes))
     n_params = sum(m * n + n for m, n in layers)
     copies = max(OPTIMIZER_COPIES[name] for name in spec.search.optimizers)
 
