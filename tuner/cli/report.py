@@ -19,7 +19,9 @@ def report(
     out: Annotated[Path, typer.Option("--out", "-o", help="The directory to write report.html and the PNGs into.")],
     storage: StorageOption = None,
     force: Annotated[bool, typer.Option("--force", help="Write into OUT even if it is not empty.")] = False,
-    top: Annotated[int, typer.Option("--top", "-k", min=1, max=MAX_TOP, help="How many of the best trials to show.")] = 5,
+    top: Annotated[
+        int, typer.Option("--top", "-k", min=1, max=MAX_TOP, help="How many of the best trials to show.")
+    ] = 5,
     quiet: QuietOption = False,
 ) -> None:
     """Write an HTML report of a study with its figures as PNG files beside it.

@@ -75,8 +75,8 @@ def list_(storage: StorageOption = None, as_json: JsonOption = False) -> None:
     table = Table("study", "direction", "finished / total", "running", "failed", "best")
     for s in summaries:
         finished = finished_count(s.counts)
-        table.add_row(Text(printable(s.name)), s.direction, f"{finished} / {s.n_trials}", str(s.counts.get("RUNNING", 0)),
-                      str(s.counts.get("FAIL", 0)), fmt(s.best))
+        table.add_row(Text(printable(s.name)), s.direction, f"{finished} / {s.n_trials}",
+                      str(s.counts.get("RUNNING", 0)), str(s.counts.get("FAIL", 0)), fmt(s.best))
     stdout.print(table)
 
 
@@ -96,8 +96,8 @@ def print_summary(url: str, name: str) -> None:
     if o["optimizers"]:
         table = Table("optimizer", "trials", "complete", "pruned", "failed", "diverged", "best", "median")
         for r in o["optimizers"]:
-            table.add_row(Text(printable(str(r["optimizer"]))), *(str(r[k]) for k in ("trials", "complete", "pruned", "failed", "diverged")),
-                          fmt(r["best"]), fmt(r["median"]))
+            numbers = (str(r[k]) for k in ("trials", "complete", "pruned", "failed", "diverged"))
+            table.add_row(Text(printable(str(r["optimizer"]))), *numbers, fmt(r["best"]), fmt(r["median"]))
         stdout.print(table)
 
 
@@ -195,7 +195,10 @@ def delete(
 def cleanup(
     name: NameArgument,
     storage: StorageOption = None,
-    grace_period: Annotated[int, typer.Option("--grace-period", min=1, max=MAX_GRACE_S, help="Seconds without a heartbeat before a RUNNING trial counts as dead.")] = 60,
+    grace_period: Annotated[
+        int, typer.Option("--grace-period", min=1, max=MAX_GRACE_S,
+                          help="Seconds without a heartbeat before a RUNNING trial counts as dead.")
+    ] = 60,
 ) -> None:
     """Fail the trials left RUNNING by dead workers and queue them again.
 

@@ -102,9 +102,9 @@ def _render(url: URL) -> str:
     if url.database is not None:
         database = url.database if url.get_backend_name() == "sqlite" else _mask_text(url.database)
         text += "/" + quote(database, safe=_DATABASE_SAFE)
-    query = [f"{quote(key, safe=_QUERY_SAFE)}={HIDDEN if _SECRET.search(key) else quote(_mask_text(value), safe=_QUERY_SAFE)}"
+    query = [(key, HIDDEN if _SECRET.search(key) else quote(_mask_text(value), safe=_QUERY_SAFE))
              for key, value in _query_items(url)]
-    return text + ("?" + "&".join(query) if query else "")
+    return text + ("?" + "&".join(f"{quote(key, safe=_QUERY_SAFE)}={value}" for key, value in query) if query else "")
 
 
 def _query_items(url: URL) -> Iterator[tuple[str, str]]:
