@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib
 import optuna
 import pandas as pd
 
@@ -164,13 +165,20 @@ def build_report(
     _require_complete_trials(handle.study)
     check_out_dir(out_dir, force=force)
     study = _load(handle)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _write(study, out_dir, top, step)
+    except OSError as err:  # a full disk, a path through a file, no permission
+        raise TunerError(f"cannot write the report to {out_dir}: {err.strerror or err}") from None
 
+
+def _write(study: _Study, out_dir: Path, top: int, step: Callable[[str], None]) -> Report:
+    out_dir.mkdir(parents=True, exist_ok=True)
     figures: dict[str, Path] = {}
     for (key, draw), description in zip(_figures(study, top).items(), STEPS[1:-1], strict=True):
         step(description)
-        figures[key] = plots.save_png(draw(), out_dir / f"{key}.png")
-
+        # Parameter and study names come from users: '$' in them is text, not matplotlib's mathtext.
+        with matplotlib.rc_context({"text.parse_math": False}):
+            figures[key] = plots.save_png(draw(), out_dir / f"{key}.png")
     step(STEPS[-1])
     page = out_dir / HTML_NAME
     page.write_text(render_html(study, figures, top), encoding="utf-8")
