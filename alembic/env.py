@@ -10,9 +10,9 @@ name starts with `tuner_`: autogenerate neither drops nor alters anything of Opt
 
 from __future__ import annotations
 
-from alembic import context
 from sqlalchemy import engine_from_config, pool
 
+from alembic import context
 from tuner.storage.migrations import VERSION_TABLE, include_name, include_object
 from tuner.storage.tables import metadata
 

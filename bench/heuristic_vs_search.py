@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 import optuna
-
 from tuner.probe.study import resolve_spec_autos, warm_start_params
+
 from tuner.study.objective import make_objective
-from tuner.study.space import direction, make_sampler
 from tuner.study.params import AUTO, Fixed, PerLayer, Range
+from tuner.study.space import direction, make_sampler
 from tuner.study.spec import StudySpec, load_spec
 from tuner.study.worker import load_study_data
 

@@ -37,7 +37,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-
 from machine import blas_pools, load_average
 from revision import REPO, extract_package
 

@@ -48,10 +48,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-import tuner
 from machine import blas_pools, blas_summary, blas_threads, load_average
 from revision import extract_package
+
+import tuner
 from tuner.nn.data import Dataset, load_dataset
 from tuner.nn.mlp import MLP
 from tuner.nn.train import train

@@ -11,8 +11,9 @@ of the schema, and must not change when the code's tables do.
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
 from sqlalchemy.dialects import mysql
+
+from alembic import op
 
 revision = "0001"
 down_revision = None

@@ -20,8 +20,9 @@ Types are spelled out here rather than imported from `tuner.storage.tables`: a r
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
 from sqlalchemy.dialects import mysql
+
+from alembic import op
 
 revision = "0002"
 down_revision = "0001"

@@ -6,8 +6,18 @@ import json
 
 import optuna
 import optuna_dashboard
+import pytest
+from markdown_it import MarkdownIt
 
-from tuner.analysis.notes import CHART_ID, Published, note_heading, publish
+from tuner.analysis.notes import (
+    CHART_ID,
+    Published,
+    code_block,
+    code_span,
+    note_heading,
+    publish,
+    study_note,
+)
 from tuner.storage import make_engine, open_study, update_study
 from tuner.storage.optuna_adapter import stored_chart
 
@@ -59,3 +69,39 @@ def test_a_hand_written_note_is_kept(sqlite_url, make_study):
     optuna_dashboard.save_note(load(sqlite_url, name), "my own notes")
     assert publish(open_study(sqlite_url, name)) == Published(note=False, chart=True)
     assert optuna_dashboard.get_note(load(sqlite_url, name)) == "my own notes"
+
+
+# ---- user text in the Markdown ----------------------------------------------------------------------
+
+COMMONMARK = MarkdownIt("commonmark")  # the dialect the notes are written in
+
+
+@pytest.mark.parametrize("text", ["plain", "a`b", "`x", "x`", "```", "`` ``", " a ", "[x](http://evil)", "<b>",
+                                  "*em* _em_ # h", "\\`"])
+def test_a_code_span_shows_any_text_literally(text):
+    (token,) = COMMONMARK.parseInline(code_span(text))[0].children
+    assert (token.type, token.content) == ("code_inline", text)
+
+
+def test_a_code_span_keeps_to_its_line_and_shows_control_characters():
+    (token,) = COMMONMARK.parseInline(code_span("a\nb\x1b[31m"))[0].children
+    assert (token.type, token.content) == ("code_inline", "a\\nb\\x1b[31m")
+
+
+SPEC_WITH_FENCES = 'name = "x"\n```\n[link](http://evil)\n``````` more\n~~~\n# not a heading\n'
+
+
+def test_a_spec_holding_code_fences_stays_inside_its_code_block():
+    tokens = COMMONMARK.parse(code_block(SPEC_WITH_FENCES, "toml") + "\n\nafter\n")
+    assert [(t.type, t.info) for t in tokens if t.type in ("fence", "inline")] == [("fence", "toml"), ("inline", "")]
+    assert tokens[0].content == SPEC_WITH_FENCES + "\n"  # the block's own line break after the text
+
+
+def test_the_note_of_a_hostile_name_and_spec_renders_as_written():
+    name = "a`b ``` [x](y)\x1b]8;;http://evil\x07"
+    tokens = COMMONMARK.parse(study_note(name, SPEC_WITH_FENCES, None, None))
+    heading = tokens[1].children
+    assert [(t.type, t.content) for t in heading] == [
+        ("text", "tuner study "), ("code_inline", "a`b ``` [x](y)\\x1b]8;;http://evil\\x07")]
+    (fence,) = [t for t in tokens if t.type == "fence"]
+    assert fence.content == SPEC_WITH_FENCES.strip() + "\n"

@@ -10,7 +10,12 @@ import pytest
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
-from tuner.analysis.report import FIGURES, HTML_NAME, MIN_IMPORTANCE_TRIALS, build_report
+from tuner.analysis.report import (
+    FIGURES,
+    HTML_NAME,
+    MIN_IMPORTANCE_TRIALS,
+    build_report,
+)
 from tuner.cli import app
 from tuner.storage import make_engine, open_study, update_study
 
@@ -126,3 +131,51 @@ def test_top_must_be_positive(sqlite_url, tmp_path, top):
     result = report(sqlite_url, "x", "--out", str(tmp_path / "r"), "--top", top)
     assert result.exit_code == 2
     assert "--top" in result.stderr
+
+
+def test_a_hostile_name_and_parameter_are_escaped_in_the_page_and_the_progress(sqlite_url, tmp_path):
+    """A study made with plain Optuna may have any name and parameter names: HTML and terminal get them inert."""
+    import optuna
+
+    assert runner.invoke(app, ["db", "upgrade", "--storage", sqlite_url]).exit_code == 0
+    name = '<script>alert(1)</script>[bold]x[/]\x1b]8;;http://evil\x07'
+    study = optuna.create_study(study_name=name, storage=sqlite_url)
+    for value in (0.1, 0.2):
+        study.add_trial(optuna.trial.create_trial(
+            params={"<img src=x>\x1b": value}, value=value,
+            distributions={"<img src=x>\x1b": optuna.distributions.FloatDistribution(0, 1)}))
+    out = tmp_path / "report"
+    result = report(sqlite_url, name, "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    shown = "&lt;script&gt;alert(1)&lt;/script&gt;[bold]x[/]\\x1b]8;;http://evil\\x07"
+    page = (out / HTML_NAME).read_text(encoding="utf-8")
+    assert f"<h1>Study <code>{shown}</code></h1>" in page
+    assert "&lt;img src=x&gt;\\x1b" in page
+    assert "<script>" not in page and "<img src=x>" not in page and "\x1b" not in page and "\x07" not in page
+    assert "report <script>alert(1)</script>[bold]x[/]\\x1b]8;;http://evil\\x07: 1/7 loading the study" in result.stderr
+    assert "\x1b" not in result.stderr + result.stdout
+
+
+def test_a_dollar_in_a_parameter_name_is_text_not_mathtext(sqlite_url, tmp_path):
+    """matplotlib would parse '$\\foo$' as mathtext and fail on it, ending the report in a traceback."""
+    import optuna
+
+    assert runner.invoke(app, ["db", "upgrade", "--storage", sqlite_url]).exit_code == 0
+    study = optuna.create_study(study_name="dollars", storage=sqlite_url)
+    distributions = {"$\\foo$": optuna.distributions.FloatDistribution(0, 1),
+                     "b": optuna.distributions.FloatDistribution(0, 1)}
+    for i in range(MIN_IMPORTANCE_TRIALS + 2):
+        study.add_trial(optuna.trial.create_trial(params={"$\\foo$": i / 10, "b": 1 - i / 10},
+                                                  distributions=distributions, value=float(i % 3)))
+    result = report(sqlite_url, "dollars", "--out", str(tmp_path / "r"), "--quiet")
+    assert (result.exit_code, result.stderr) == (0, ""), result.stderr
+    assert "$\\foo$" in (tmp_path / "r" / HTML_NAME).read_text(encoding="utf-8")
+
+
+def test_a_report_that_cannot_be_written_is_one_line(sqlite_url, make_study, tmp_path):
+    name = make_study(sqlite_url, n_trials=2, epochs=1)
+    (tmp_path / "plain").write_text("a file, not a directory")
+    out = tmp_path / "plain" / "report"
+    result = report(sqlite_url, name, "--out", str(out), "--quiet")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"error: cannot write the report to {out}: Not a directory\n"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import optuna
 import pandas as pd
@@ -164,3 +165,74 @@ def test_an_auto_spec_stores_the_probes_and_starts_from_their_guess(sqlite_url, 
     trial0 = study.get_trials()[0]
     assert trial0.state == optuna.trial.TrialState.COMPLETE
     assert trial0.user_attrs["config"]["init_scale_0"] == pytest.approx(guess[0])
+
+
+# ---- names and text from users reach other users' terminals literally --------------------------------
+
+RULE = "is not allowed: use 1 to 128 characters from A-Z a-z 0-9 . _ -, the first a letter or a digit"
+
+
+@pytest.mark.parametrize(("name", "shown"), [
+    ("[bold]x[/]", "'[bold]x[/]'"),
+    ("[/]x", "'[/]x'"),
+    ("[link=http://evil]click[/link]", "'[link=http://evil]click[/link]'"),
+    ("red\x1b[31m\x1b]8;;http://evil\x07here\x1b]8;;\x07\x08\x08\rZ",
+     "'red\\x1b[31m\\x1b]8;;http://evil\\x07here\\x1b]8;;\\x07\\x08\\x08\\rZ'"),
+    ("x" * 513, f"'{'x' * 60}...' (513 characters)"),
+])
+def test_create_refuses_a_name_outside_the_rule_and_stores_nothing(sqlite_url, write_spec, name, shown):
+    result = tuner("study", "create", write_spec("ok"), "--storage", sqlite_url, "--name", name)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == f"error: study name {shown} {RULE}\n"
+    assert not Path(sqlite_url.removeprefix("sqlite:///")).exists()  # refused before the storage is opened
+
+
+# Plain Optuna may give a study any name: tuner lists and shows it without letting it drive the terminal.
+HOSTILE_NAMES = {
+    "[/]x": "[/]x",
+    "[link=http://evil]click[/link]": "[link=http://evil]click[/link]",
+    "[bold red]loud": "[bold red]loud",
+    ":smile: :warning:": ":smile: :warning:",
+    "\x1b[2J\x1b[31mred": "\\x1b[2J\\x1b[31mred",
+    "\x1b]8;;http://evil\x07click\x1b]8;;\x07": "\\x1b]8;;http://evil\\x07click\\x1b]8;;\\x07",
+    "bell\x07back\x08\x08\rover": "bell\\x07back\\x08\\x08\\rover",
+    "rtl\u202eevil": "rtl\\u202eevil",
+}
+
+
+@pytest.fixture
+def hostile(sqlite_url):
+    """A tuner database holding plain Optuna studies, each with one complete trial and a hostile name."""
+    assert tuner("db", "upgrade", "--storage", sqlite_url).exit_code == 0
+    for name in HOSTILE_NAMES:
+        study = optuna.create_study(study_name=name, storage=sqlite_url)
+        study.add_trial(optuna.trial.create_trial(params={"[x]\x1b": 1.0},
+                                                  distributions={"[x]\x1b": optuna.distributions.FloatDistribution(0, 2)},
+                                                  value=0.5))
+    return sqlite_url
+
+
+def test_list_shows_any_name_literally_with_control_characters_visible(hostile):
+    result = tuner("study", "list", "--storage", hostile)
+    assert result.exit_code == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout and "\r" not in result.stdout
+    rows = [line.split("│")[1].strip() for line in result.stdout.splitlines() if line.count("│") > 2]
+    assert sorted(rows) == sorted(HOSTILE_NAMES.values())
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_NAMES))
+def test_show_prints_any_name_and_parameter_literally(hostile, name):
+    result = tuner("study", "show", name, "--storage", hostile)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[:3] == [
+        f"study '{HOSTILE_NAMES[name]}' (minimize): complete 1, diverged 0",
+        "best trial #0: value 0.5",
+        "  [x]\\x1b=1",
+    ]
+
+
+def test_an_error_listing_hostile_names_is_one_line_with_them_visible(hostile):
+    result = tuner("study", "show", "nope", "--storage", hostile)
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr.count("\n") == 1 and "\x1b" not in result.stderr and "\r" not in result.stderr
+    assert result.stderr.startswith("error: no study named 'nope' (studies: ")

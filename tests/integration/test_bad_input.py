@@ -4,7 +4,10 @@ nothing stored changed."""
 from __future__ import annotations
 
 import os
+import re
+import resource
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -16,6 +19,7 @@ from sqlalchemy.pool import NullPool
 
 from tests.integration.conftest import tuner_cmd, tuner_in_process
 from tuner.storage import VERSION_TABLE, head_revision
+from tuner.study.limits import MAX_JOBS
 
 pytestmark = pytest.mark.slow
 
@@ -369,6 +373,216 @@ def test_tables_without_a_revision_are_refused(db):
     assert_error(result, f"database holds tuner tables (tuner_curves, tuner_studies, tuner_workers) but no revision "
                          f"in {VERSION_TABLE}: it was not made by 'tuner db upgrade'; move them away or drop them")
     assert snapshot(db) == before
+
+
+# ---- study names ---------------------------------------------------------------------------------------
+
+NAME_RULE = "is not allowed: use 1 to 128 characters from A-Z a-z 0-9 . _ -, the first a letter or a digit"
+
+
+@pytest.mark.parametrize(("name", "shown"), [
+    ("[bold]x[/]", "'[bold]x[/]'"),
+    ("[link=http://evil]click[/link]", "'[link=http://evil]click[/link]'"),
+    ("\x1b]8;;http://evil\x07click\x1b]8;;\x07", "'\\x1b]8;;http://evil\\x07click\\x1b]8;;\\x07'"),
+    ("over\rwrite\x08", "'over\\rwrite\\x08'"),
+    ("x" * 600, f"'{'x' * 60}...' (600 characters)"),  # past Optuna's 512-character column
+])
+def test_a_name_outside_the_rule_is_refused_before_anything_is_stored(db, tmp_path, name, shown):
+    spec = spec_for(tmp_path, "synthetic_classification", name="fine")
+    before = snapshot(db)
+    run = cli if name.startswith("[bold]") else tuner_in_process
+    assert_error(run("study", "create", str(spec), "--name", name, "--storage", db), f"study name {shown} {NAME_RULE}", 2)
+    assert snapshot(db) == before
+
+
+def test_a_name_in_the_spec_outside_the_rule_is_refused(db, tmp_path):
+    spec = write(tmp_path / "named.toml", BASE.format(name="\\u001b[2Jgone", source="synthetic_classification", target=""))
+    create_fails(db, spec, f"{spec}: study.name: '\\x1b[2Jgone' {NAME_RULE}", 2, in_process=True)
+
+
+# ---- inputs that would exhaust the machine ------------------------------------------------------------
+
+def test_a_fifo_as_spec_is_refused_without_blocking(db, tmp_path):
+    fifo = tmp_path / "spec.toml"
+    os.mkfifo(fifo)
+    create_fails(db, fifo, f"{fifo}: is a FIFO, not a spec file", 2)  # the real process; a hang times out
+
+
+@pytest.mark.parametrize(("path", "kind"), [("/dev/zero", "a character device"), ("/dev/stdin", None)])
+def test_a_device_as_spec_is_refused(db, path, kind):
+    kind = kind or ("a FIFO" if Path("/dev/stdin").resolve().is_fifo() else "a character device")
+    create_fails(db, Path(path), f"{path}: is {kind}, not a spec file", 2, in_process=True)
+
+
+def test_a_spec_file_over_one_mebibyte_is_refused(db, tmp_path):
+    spec = spec_for(tmp_path, "synthetic_classification", name="big")
+    spec.write_text(spec.read_text() + "#" * (2 * 1024 * 1024) + "\n")
+    create_fails(db, spec, f"{spec}: larger than the 1048576 bytes (1 MiB) a spec may hold", 2, in_process=True)
+
+
+NUMBER_CASES = {  # section, key, value, message
+    "seed": ("study", "seed", "1099511627776", "study.seed: must be <= 4294967295, got 1099511627776"),
+    "n_trials": ("study", "n_trials", "1000000000000", "study.n_trials: must be <= 1000000, got 1000000000000"),
+    "time_budget": ("study", "time_budget", "1e30", "study.time_budget: must be <= 2592000, got 1e+30"),
+    "epochs": ("train", "epochs", "10000000", "train.epochs: must be <= 100000, got 10000000"),
+    "batch_size": ("train", "batch_size", "4294967296", "train.batch_size: must be <= 1048576, got 4294967296"),
+    "width": ("model", "hidden", "[1000000]", "model.hidden[0]: must be <= 65536, got 1000000"),
+    "bias_value": ("model", "bias_value", "nan", "model.bias_value: must be a finite number, got nan"),
+}
+
+
+def with_key(text: str, section: str, key: str, value: str) -> str:
+    """The spec text with `key = value` in `[section]`, replacing the key's line where there is one."""
+    line = re.compile(rf"^{key} = .*$", re.MULTILINE)
+    if line.search(text):
+        return line.sub(f"{key} = {value}", text)
+    return text.replace(f"[{section}]\n", f"[{section}]\n{key} = {value}\n", 1)
+
+
+@pytest.mark.parametrize("case", sorted(NUMBER_CASES))
+def test_a_spec_number_out_of_its_bounds_is_refused(db, tmp_path, case):
+    section, key, value, message = NUMBER_CASES[case]
+    spec = write(tmp_path / f"{case}.toml",
+                 with_key(BASE.format(name=case, source="synthetic_classification", target=""), section, key, value))
+    create_fails(db, spec, f"{spec}: {message}", 2, in_process=case != "seed")
+
+
+def test_a_network_larger_than_the_free_memory_is_refused_at_create_and_run(db, tmp_path):
+    from tuner.study.budget import format_bytes, study_data_shape, training_memory
+    from tuner.study.spec import load_spec
+
+    spec = write(tmp_path / "huge.toml", BASE.format(name="huge", source="synthetic_classification", target="")
+                 .replace("hidden = [8]", "hidden = [65536, 65536, 65536]"))
+    need = training_memory(load_spec(spec), study_data_shape(load_spec(spec)))
+    expected = (rf"error: {re.escape(str(spec))}: training this network \({need.n_params:,} parameters\) needs about "
+                rf"{re.escape(format_bytes(need.total))} of memory at its peak, more than the [\d.]+ [KMGT]iB "
+                r"available on this machine; use fewer or narrower hidden layers or a smaller train.batch_size\n")
+    before = snapshot(db)
+    for command in ("study", "create"), ("run",):
+        result = cli(*command, str(spec), "--storage", db)
+        assert (result.returncode, result.stdout) == (2, "") and re.fullmatch(expected, result.stderr), result.stderr
+    assert snapshot(db) == before
+
+
+OPTION_CASES = {
+    "grace_period": (("worker", "existing", "--grace-period", str(10**30)), "--grace-period", 86400, "worker"),
+    "heartbeat": (("worker", "existing", "--heartbeat-interval", str(10**30)), "--heartbeat-interval", 3600, "worker"),
+    "timeout_inf": (("worker", "existing", "--timeout", "inf"), "--timeout", 2592000, "worker"),
+    "timeout_nan": (("worker", "existing", "--timeout", "nan"), "--timeout", 2592000, "worker"),
+    "n_trials": (("worker", "existing", "-n", str(10**12)), "--n-trials' / '-n", 1000000, "worker"),
+    "jobs": (("worker", "existing", "--jobs", str(10**6)), "--jobs' / '-j", MAX_JOBS, "worker"),
+    "run_jobs": (("run", "SPEC", "--jobs", str(10**6)), "--jobs' / '-j", MAX_JOBS, "run"),
+    "cleanup": (("study", "cleanup", "existing", "--grace-period", str(10**30)), "--grace-period", 86400,
+                "study cleanup"),
+    "top": (("report", "existing", "--out", "r", "--top", str(10**6)), "--top' / '-k", 100, "report"),
+    "refresh": (("dashboard", "--refresh", "1e300"), "--refresh", 86400, "dashboard"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OPTION_CASES))
+def test_an_option_out_of_its_bounds_is_one_line(db, tmp_path, case):
+    args, option, bound, command = OPTION_CASES[case]
+    spec = spec_for(tmp_path, "synthetic_classification", name="fine")
+    args = tuple(str(spec) if a == "SPEC" else a for a in args)
+    before = snapshot(db)
+    run = cli if case == "grace_period" else tuner_in_process
+    assert_error(run(*args, "--storage", db),
+                 f"Invalid value for '{option}': Input should be less than or equal to {bound} "
+                 f"(see 'tuner {command} --help')", 2)
+    assert snapshot(db) == before
+
+
+def test_jobs_says_its_bound_in_the_help():
+    result = tuner_in_process("worker", "--help")
+    assert f"At most {MAX_JOBS}: 4 x this machine's cores." in " ".join(result.stdout.replace("│", " ").split())
+
+
+# ---- SQLite paths that are not a database ---------------------------------------------------------------
+
+READ_COMMANDS = [("study", "show", "x"), ("study", "list"), ("study", "export", "x", "--out", "x.csv"),
+                 ("report", "x", "--out", "r"), ("db", "current"), ("study", "cleanup", "x"),
+                 ("study", "delete", "x", "--yes"), ("worker", "x")]
+
+
+def _directory(tmp: Path) -> tuple[Path, str]:
+    (tmp / "dir.db").mkdir()
+    return tmp / "dir.db", "no database at sqlite:///{p}: {p} is a directory, not a database file"
+
+
+def _fifo(tmp: Path) -> tuple[Path, str]:
+    os.mkfifo(tmp / "fifo.db")
+    return tmp / "fifo.db", "no database at sqlite:///{p}: {p} is a FIFO, not a database file"
+
+
+def _too_long(tmp: Path) -> tuple[Path, str]:
+    return tmp / ("n" * 300 + ".db"), "cannot open the database at sqlite:///{p}: {p}: File name too long"
+
+
+def _under_a_file(tmp: Path) -> tuple[Path, str]:
+    (tmp / "plain").write_text("a file")
+    return tmp / "plain" / "x.db", "no database at sqlite:///{p}: {p} does not exist"
+
+
+def _not_a_database(tmp: Path) -> tuple[Path, str]:
+    (tmp / "junk.db").write_bytes(b"not a database\n" * 100)
+    return tmp / "junk.db", "cannot connect to sqlite:///{p}: file is not a database"
+
+
+PATH_KINDS = {"directory": _directory, "fifo": _fifo, "too_long": _too_long, "under_a_file": _under_a_file,
+              "not_a_database": _not_a_database}
+
+
+@pytest.mark.parametrize("kind", sorted(PATH_KINDS))
+def test_a_sqlite_path_that_is_no_database_is_the_same_line_for_every_command(tmp_path, kind):
+    place = tmp_path / "place"
+    place.mkdir()
+    path, message = PATH_KINDS[kind](place)
+    listing = sorted(p.name for p in place.iterdir())
+    content = path.read_bytes() if kind == "not_a_database" else None
+    for i, command in enumerate(READ_COMMANDS):
+        run = cli if i == 0 else tuner_in_process
+        assert_error(run(*command, "--storage", f"sqlite:///{path}"), message.format(p=path))
+    assert sorted(p.name for p in place.iterdir()) == listing  # no file, journal or lock appeared
+    assert content is None or path.read_bytes() == content
+
+
+# ---- export: the whole file or none of it -----------------------------------------------------------------
+
+def test_an_export_into_a_missing_directory_is_one_line(db, tmp_path):
+    out = tmp_path / "missing" / "trials.csv"
+    assert_error(cli("study", "export", "existing", "--out", str(out), "--storage", db),
+                 f"{out}: no directory {out.parent} to write into")
+    assert not out.parent.exists()
+
+
+def test_an_export_to_a_full_device_is_one_line(db):
+    before = snapshot(db)
+    assert_error(cli("study", "export", "existing", "--out", "/dev/full", "--force", "--storage", db),
+                 "cannot write /dev/full: No space left on device")
+    assert snapshot(db) == before
+
+
+def _file_size_limit(limit: int):
+    def apply() -> None:  # in the child: a write past `limit` bytes fails with EFBIG, as on a full disk
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_an_export_that_runs_out_of_space_leaves_no_partial_file(pg_url, write_spec, tmp_path):
+    """PostgreSQL, so that the child writes no database file of its own under the limit."""
+    assert cli("run", str(write_spec("full", n_trials=2, epochs=1)), "--storage", pg_url, "--quiet").returncode == 0
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "trials.csv").write_text("the previous export\n")
+    env = {k: v for k, v in os.environ.items() if k != "TUNER_STORAGE"}
+    result = subprocess.run(tuner_cmd("study", "export", "full", "--out", str(out_dir / "trials.csv"), "--force",
+                                      "--storage", pg_url), capture_output=True, text=True, env=env, timeout=60,
+                            preexec_fn=_file_size_limit(64), check=False)
+    assert_error(result, f"cannot write {out_dir / 'trials.csv'}: File too large")
+    assert [p.name for p in out_dir.iterdir()] == ["trials.csv"]  # no part file left behind
+    assert (out_dir / "trials.csv").read_text() == "the previous export\n"  # and the old one is whole
 
 
 # ---- arbitrary junk ----------------------------------------------------------------------------------

@@ -20,8 +20,8 @@ from typer.testing import CliRunner
 
 from tests.integration.conftest import tuner_cmd, wait_for
 from tuner.analysis.notes import CHART_ID, note_heading
-from tuner.storage.optuna_adapter import stored_chart
 from tuner.cli import app
+from tuner.storage.optuna_adapter import stored_chart
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,12 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tests.integration.conftest import start_worker, tuner_cmd, wait_for, wait_until_training
+from tests.integration.conftest import (
+    start_worker,
+    tuner_cmd,
+    wait_for,
+    wait_until_training,
+)
 from tuner.storage import list_workers, load_curves, make_engine, trial_state_counts
 from tuner.study.stale import UNBEATEN_REASON
 

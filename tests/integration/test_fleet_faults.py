@@ -16,8 +16,19 @@ import pytest
 import sqlalchemy
 from optuna.trial import TrialState
 
-from tests.integration.conftest import start_worker, tuner_cmd, wait_for, wait_until_training
-from tuner.storage import get_study, list_workers, load_curves, make_engine, trial_state_counts
+from tests.integration.conftest import (
+    start_worker,
+    tuner_cmd,
+    wait_for,
+    wait_until_training,
+)
+from tuner.storage import (
+    get_study,
+    list_workers,
+    load_curves,
+    make_engine,
+    trial_state_counts,
+)
 from tuner.storage.engine import IDLE_IN_TRANSACTION_S
 
 pytestmark = pytest.mark.slow
@@ -195,7 +206,7 @@ def test_cleanup_with_force_fails_a_live_workers_trial_and_the_worker_carries_on
 
 
 def test_an_interrupted_create_is_repaired_by_the_next(sqlite_url, tmp_path):
-    from tuner.storage import insert_study, optuna_storage, open_storage
+    from tuner.storage import insert_study, open_storage, optuna_storage
 
     create(sqlite_url, tmp_path, "other")  # the database exists
     engine = open_storage(sqlite_url)

@@ -19,10 +19,10 @@ from tuner.storage import (
     ensure_schema,
     head_revision,
     make_engine,
+    migrations,
     optuna_storage,
     upgrade,
 )
-from tuner.storage import migrations
 from tuner.storage.tables import TABLE_NAMES, metadata
 
 HEAD = head_revision()
@@ -231,7 +231,12 @@ def test_0002_keys_the_rows_by_study_id_and_drops_orphans_and_0001_gets_them_bac
 
 
 def test_a_deleted_studys_rows_go_with_it_and_ids_are_never_reused(url):
-    from tuner.storage import delete_study_records, insert_study, load_curves, save_curve
+    from tuner.storage import (
+        delete_study_records,
+        insert_study,
+        load_curves,
+        save_curve,
+    )
 
     engine = make_engine(url)
     upgrade(url)

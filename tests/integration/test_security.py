@@ -17,6 +17,7 @@ from sqlalchemy.pool import NullPool
 
 import tuner
 from tests.integration.conftest import tuner_cmd, tuner_in_process, wait_for
+from tuner.storage import head_revision
 
 PACKAGE = Path(tuner.__file__).resolve().parent
 SOURCES = sorted(PACKAGE.rglob("*.py"))
@@ -238,6 +239,59 @@ def test_a_database_password_appears_nowhere(pg_password_url, write_spec, tmp_pa
             for row in connection.execute(sqlalchemy.text(f'SELECT * FROM "{table}"')):
                 assert not any(leak in str(v) for v in row for leak in leaks), table
     engine.dispose()
+
+
+def _dashboard_start_line(url: str, env: dict, cwd: Path) -> str:
+    """The dashboard's first line on stderr (it names the storage), then the dashboard is stopped."""
+    server = subprocess.Popen(tuner_cmd("dashboard", "--storage", url, "--port", str(_free_port()), "--refresh", "0"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
+    try:
+        line = server.stderr.readline()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out, err = server.communicate(timeout=30)
+    return line + out + err
+
+
+@pytest.mark.slow
+def test_a_password_in_the_query_string_appears_nowhere(pg_password_url, write_spec, tmp_path):
+    """libpq takes `password` and `sslpassword` as query parameters too: every command hides them."""
+    base = sqlalchemy.engine.make_url(pg_password_url)
+    url = sqlalchemy.engine.URL.create(
+        base.drivername, base.username, None, base.host, base.port, base.database,
+        query={"password": PASSWORD, "sslpassword": PASSWORD + "-ssl"},
+    ).render_as_string(hide_password=False)
+    encoded = PASSWORD.replace("%", "%25").replace("{", "%7B").replace("}", "%7D")
+    assert f":{encoded}@" not in url and f"?password={encoded}&" in url
+    leaks = [PASSWORD, encoded]
+    env = {k: v for k, v in os.environ.items() if k != "TUNER_STORAGE"}
+    outputs = []
+
+    def run(*args: str, storage: str = url) -> subprocess.CompletedProcess:
+        result = subprocess.run(tuner_cmd(*args, "--storage", storage), capture_output=True, text=True, env=env,
+                                cwd=tmp_path, timeout=300)
+        outputs.append(result.stdout + result.stderr)
+        return result
+
+    assert run("db", "upgrade").returncode == 0
+    assert run("run", str(write_spec("q", n_trials=2, epochs=1))).returncode == 0
+    for args in [("study", "list"), ("study", "show", "q"), ("db", "current"), ("report", "q", "--out", "report")]:
+        assert run(*args).returncode == 0, outputs[-1]
+    assert run("study", "show", "missing").returncode == 1
+    shown = sqlalchemy.engine.make_url(url).set(query={}).render_as_string(hide_password=False)
+    assert "***" not in shown and outputs[4] == f"{shown}?password=***&sslpassword=***: revision {head_revision()} (head)\n"
+    outputs.append(_dashboard_start_line(url, env, tmp_path))
+    assert "optuna-dashboard on " in outputs[-1] and "password=***" in outputs[-1]
+    refused = run("study", "list", storage=sqlalchemy.engine.make_url(url).set(port=1).render_as_string(False))
+    assert refused.returncode == 1 and "password=***" in refused.stderr
+    malformed = run("study", "list", storage=url.replace("://", ":/", 1))
+    assert malformed.returncode == 1 and malformed.stderr.startswith("error: malformed storage URL ")
+
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert "password=***" in page
+    for leak in leaks:
+        assert not [o for o in outputs if leak in o]
+        assert leak not in page
 
 
 @pytest.mark.slow

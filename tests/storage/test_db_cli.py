@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 import pytest
-from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from tuner.cli import app
@@ -26,14 +26,14 @@ def test_upgrade_creates_then_reports_already_at_head(sqlite_url):
     assert current_revision(make_engine(sqlite_url)) == "0002"
 
 
-def test_current_says_whether_the_database_is_at_head_and_fails_when_it_cannot_use_it(sqlite_url, tmp_path):
-    missing = tuner("db", "current", "--storage", sqlite_url)
-    path = make_url(sqlite_url).database
-    assert (missing.exit_code, missing.stdout, missing.stderr) == (
-        1, "", f"error: no database at {sqlite_url}: {path} does not exist\n"
-    )
-    assert not (tmp_path / "tuner.db").exists()  # reading never creates
-    sqlite3.connect(path).close()  # an empty database: reachable, but not tuner's
+def _empty_database(sqlite_url: str) -> Path:
+    path = Path(sqlite_url.removeprefix("sqlite:///"))
+    sqlite3.connect(path).close()
+    return path
+
+
+def test_current_says_whether_the_database_is_at_head_and_fails_when_it_cannot_use_it(sqlite_url):
+    _empty_database(sqlite_url)  # an empty database: reachable, but not tuner's
     empty = tuner("db", "current", "--storage", sqlite_url)
     assert (empty.exit_code, empty.stdout, empty.stderr) == (
         1, "", f"error: {sqlite_url}: revision none (head is 0002): this tuner cannot use it; run 'tuner db upgrade'\n"
@@ -41,6 +41,14 @@ def test_current_says_whether_the_database_is_at_head_and_fails_when_it_cannot_u
     tuner("db", "upgrade", "--storage", sqlite_url)
     done = tuner("db", "current", "--storage", sqlite_url)
     assert (done.exit_code, done.stdout) == (0, f"{sqlite_url}: revision 0002 (head)\n")
+
+
+def test_current_on_a_missing_sqlite_file_refuses_and_creates_nothing(sqlite_url):
+    path = Path(sqlite_url.removeprefix("sqlite:///"))
+    result = tuner("db", "current", "--storage", sqlite_url)
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"error: no database at {sqlite_url}: {path} does not exist\n"
+    assert list(path.parent.iterdir()) == []
 
 
 def test_the_storage_comes_from_the_environment_without_the_option(sqlite_url):

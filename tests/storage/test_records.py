@@ -9,7 +9,12 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from tuner.errors import StorageError, StudyDeletedError, StudyExistsError, StudyNotFoundError
+from tuner.errors import (
+    StorageError,
+    StudyDeletedError,
+    StudyExistsError,
+    StudyNotFoundError,
+)
 from tuner.storage import (
     delete_study_records,
     ensure_schema,

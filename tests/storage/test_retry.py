@@ -9,7 +9,13 @@ import optuna
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DatabaseError, DBAPIError, IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import (
+    DatabaseError,
+    DBAPIError,
+    IntegrityError,
+    OperationalError,
+    ProgrammingError,
+)
 
 from tuner.errors import StorageError
 from tuner.storage.retry import RetryPolicy, connection_reason, is_connection_error

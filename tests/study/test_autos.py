@@ -10,9 +10,14 @@ import pytest
 
 from tuner.errors import SpecError
 from tuner.nn.data import load_dataset
-from tuner.study.autos import has_auto, resolve_auto, resolve_spec_autos, warm_start_params
-from tuner.study.space import suggest
+from tuner.study.autos import (
+    has_auto,
+    resolve_auto,
+    resolve_spec_autos,
+    warm_start_params,
+)
 from tuner.study.params import PerLayer, Range
+from tuner.study.space import suggest
 from tuner.study.spec import parse_spec
 
 SPEC = """

@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tuner.errors import SpecError
+from tuner.optim import HYPERPARAMETERS
 from tuner.study import TrialConfig, load_spec, parse_spec, suggest, trial_seed
 from tuner.study.autos import has_auto
 from tuner.study.space import make_pruner, make_sampler
-from tuner.optim import HYPERPARAMETERS
 from tuner.study.spec import OPTIONAL_HPARAMS
 
 MINIMAL = '[data]\nsource = "digits"\n'

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ from hypothesis import strategies as st
 
 from tuner.errors import SpecError
 from tuner.study import StudySpec, load_spec, parse_spec, spec_from_dict
+from tuner.study.limits import MAX_SPEC_BYTES
 from tuner.study.params import AUTO, Choice, Fixed, PerLayer, Range
 
 STUDIES = sorted((Path(__file__).resolve().parents[2] / "studies").glob("*.toml"))
@@ -92,6 +95,17 @@ def test_data_path_resolves_against_the_spec_directory(tmp_path: Path, monkeypat
     assert spec.to_dict()["source_path"] == str((tmp_path / "studies" / "x.toml").resolve())
 
 
+def test_a_name_from_the_file_stem_or_a_stored_spec_is_not_checked(tmp_path: Path) -> None:
+    """The rule applies to a name written in a spec and to the name a study is created with
+    (`create_study`): a file `my spec.toml` can still be probed, and a study stored before the rule loads."""
+    path = tmp_path / "my spec.toml"
+    path.write_text(MINIMAL)
+    assert load_spec(path).study.name == "my spec"
+    stored = parse_spec(MINIMAL).to_dict()
+    stored["study"]["name"] = "[old] name"
+    assert spec_from_dict(stored).study.name == "[old] name"
+
+
 def test_stored_spec_is_not_checked_for_files(tmp_path: Path) -> None:
     data = tmp_path / "points.npz"
     data.write_bytes(b"")
@@ -163,6 +177,27 @@ ERRORS = [
         "model.bias_value: used only with bias = 'constant', got bias = 'zeros', bias_value = 0.1",
     ),
     ("[train]\nepochs = 0\nbatch_size = 0\n", "train.epochs: must be >= 1, got 0 (and 1 more)"),
+    # every number has an upper bound, and NaN or infinity is never within one
+    ("[study]\nseed = 4294967296\n", "study.seed: must be <= 4294967295, got 4294967296"),
+    ("[study]\nseed = 1099511627776\n", "study.seed: must be <= 4294967295, got 1099511627776"),
+    ("[study]\nn_trials = 1000000000000\n", "study.n_trials: must be <= 1000000, got 1000000000000"),
+    ("[study]\nn_startup_trials = 1000001\n", "study.n_startup_trials: must be <= 1000000, got 1000001"),
+    ("[study]\nn_warmup_epochs = 100001\n", "study.n_warmup_epochs: must be <= 100000, got 100001"),
+    ("[study]\ntime_budget = 1e300\n", "study.time_budget: must be <= 2592000, got 1e+300"),
+    ("[study]\ntime_budget = inf\n", "study.time_budget: must be a finite number, got inf"),
+    ("[study]\ntime_budget = nan\n", "study.time_budget: must be a finite number, got nan"),
+    ("[model]\nhidden = [100000]\n", "model.hidden[0]: must be <= 65536, got 100000"),
+    ("[model]\nhidden = [" + ", ".join(["1"] * 101) + "]\n", "model.hidden: must have at most 100 entries, got 101"),
+    ('[model]\nbias = "constant"\nbias_value = inf\n', "model.bias_value: must be a finite number, got inf"),
+    ('[model]\nbias = "constant"\nbias_value = -nan\n', "model.bias_value: must be a finite number, got nan"),
+    ("[train]\nepochs = 1000000\n", "train.epochs: must be <= 100000, got 1000000"),
+    ("[train]\nbatch_size = 100000000000000\n", "train.batch_size: must be <= 1048576, got 100000000000000"),
+    ("[data]\nval_fraction = nan\n", "data.val_fraction: must be a finite number, got nan"),
+    ("[train]\nclip_norm = 1e7\n", "train.clip_norm: must be <= 1000000, got 10000000.0"),
+    # a name written in the spec follows the study-name rule, shown with its control characters visible
+    ('[study]\nname = "[bold]x[/]"\n', "study.name: '[bold]x[/]' is not allowed: use 1 to 128 characters from A-Z a-z 0-9 . _ -, the first a letter or a digit"),
+    ('[study]\nname = "a\\u001b]8;;http://evil\\u0007b"\n', "study.name: 'a\\x1b]8;;http://evil\\x07b' is not allowed: use 1 to 128 characters from A-Z a-z 0-9 . _ -, the first a letter or a digit"),
+    ('[study]\nname = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"\n', "study.name: 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' (200 characters) is not allowed: use 1 to 128 characters from A-Z a-z 0-9 . _ -, the first a letter or a digit"),
     ("[extra]\nx = 1\n", "extra: unknown key (known: data, model, search, study, train)"),
 ]
 
@@ -215,6 +250,70 @@ def test_missing_spec_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     with pytest.raises(SpecError) as caught:
         load_spec("studies/x.toml")
     assert str(caught.value) == "studies/x.toml: no such file"
+
+
+def _load_within(path: Path, seconds: float = 10) -> BaseException | None:
+    """load_spec in a thread: a spec path that blocks the open would otherwise hang the test run."""
+    outcome: list[BaseException | None] = []
+
+    def load() -> None:
+        try:
+            load_spec(path)
+            outcome.append(None)
+        except BaseException as err:  # noqa: BLE001 - handed to the test
+            outcome.append(err)
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"load_spec({path}) still running after {seconds} s"
+    return outcome[0]
+
+
+def test_a_fifo_is_refused_without_being_opened(tmp_path: Path) -> None:
+    fifo = tmp_path / "spec.toml"
+    os.mkfifo(fifo)
+    error = _load_within(fifo)
+    assert isinstance(error, SpecError) and str(error) == f"{fifo}: is a FIFO, not a spec file"
+
+
+@pytest.mark.parametrize(("device", "kind"), [("/dev/zero", "a character device"), ("/dev/urandom", "a character device")])
+def test_a_device_is_refused(device: str, kind: str) -> None:
+    error = _load_within(Path(device))
+    assert isinstance(error, SpecError) and str(error) == f"{device}: is {kind}, not a spec file"
+
+
+def test_a_symlink_to_a_device_is_refused(tmp_path: Path) -> None:
+    link = tmp_path / "spec.toml"
+    link.symlink_to("/dev/zero")
+    error = _load_within(link)
+    assert isinstance(error, SpecError) and str(error) == f"{link}: is a character device, not a spec file"
+
+
+def test_a_spec_file_over_one_mebibyte_is_refused_and_one_of_exactly_that_size_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "big.toml"
+    padding = MAX_SPEC_BYTES - len(MINIMAL)
+    path.write_text(MINIMAL + "#" * (padding - 1) + "\n")
+    assert path.stat().st_size == MAX_SPEC_BYTES and load_spec(path).data.source == "digits"
+    path.write_text(MINIMAL + "#" * padding + "\n")
+    with pytest.raises(SpecError) as caught:
+        load_spec(path)
+    assert str(caught.value) == f"{path}: larger than the 1048576 bytes (1 MiB) a spec may hold"
+
+
+def test_spec_text_over_one_mebibyte_is_refused() -> None:
+    with pytest.raises(SpecError) as caught:
+        parse_spec(MINIMAL + "#" * MAX_SPEC_BYTES, source="big.toml")
+    assert str(caught.value) == "big.toml: larger than the 1048576 bytes (1 MiB) a spec may hold"
+
+
+@pytest.mark.parametrize(("name", "reason"), [("a" * 300 + ".toml", "File name too long"),
+                                              ("plain/x.toml", "Not a directory")])
+def test_an_unreadable_path_is_one_line(tmp_path: Path, name: str, reason: str) -> None:
+    (tmp_path / "plain").write_text("a file, not a directory")
+    with pytest.raises(SpecError) as caught:
+        load_spec(tmp_path / name)
+    assert str(caught.value) == f"{tmp_path / name}: cannot read ({reason})"
 
 
 def test_missing_data_file_names_spec_key_and_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

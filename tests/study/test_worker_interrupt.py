@@ -9,9 +9,9 @@ import optuna
 import pytest
 
 from tests.conftest import TINY_SPEC
+from tuner.study.data import load_study_data
 from tuner.study.objective import WorkerStopping, make_objective
 from tuner.study.spec import parse_spec
-from tuner.study.data import load_study_data
 from tuner.study.worker import TrainingInterrupt
 
 

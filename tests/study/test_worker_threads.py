@@ -9,7 +9,13 @@ from sqlalchemy import update
 from threadpoolctl import threadpool_info
 
 from tests.integration.conftest import start_worker, tuner_cmd, wait_for
-from tuner.storage import ensure_schema, insert_study, list_workers, make_engine, register_worker
+from tuner.storage import (
+    ensure_schema,
+    insert_study,
+    list_workers,
+    make_engine,
+    register_worker,
+)
 from tuner.storage.tables import workers
 from tuner.study.worker.threads import host_cores, host_share, set_blas_threads
 

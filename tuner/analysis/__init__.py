@@ -14,7 +14,12 @@
 which `tuner study show` does not need.
 """
 
-from tuner.analysis.frames import best_trials, curves_frame, optimizer_summary, trials_frame
+from tuner.analysis.frames import (
+    best_trials,
+    curves_frame,
+    optimizer_summary,
+    trials_frame,
+)
 from tuner.storage import StudyHandle, open_study
 
 __all__ = ["StudyHandle", "best_trials", "curves_frame", "open_study", "optimizer_summary", "trials_frame"]

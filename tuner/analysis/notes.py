@@ -14,16 +14,23 @@ heading) is left alone.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 
 import optuna_dashboard
 import pandas as pd
 import plotly.graph_objects as go
 
-from tuner.analysis.frames import best_trials, curve_metric, curves_frame, init_guess_rows, trials_frame
+from tuner.analysis.frames import (
+    best_trials,
+    curve_metric,
+    curves_frame,
+    init_guess_rows,
+    trials_frame,
+)
 from tuner.storage import StudyHandle
 from tuner.storage.optuna_adapter import stored_chart
-from tuner.text import fmt
+from tuner.text import fmt, printable
 
 CHART_ID = "tuner-validation-curves"
 TOP_TRIALS = 5
@@ -31,7 +38,35 @@ TOP_TRIALS = 5
 
 def note_heading(study_name: str) -> str:
     """The first line of a note this module wrote; how it recognises its own notes."""
-    return f"## tuner study `{study_name}`"
+    return f"## tuner study {code_span(study_name)}"
+
+
+def _longest_backtick_run(text: str) -> int:
+    return max((len(run) for run in re.findall("`+", text)), default=0)
+
+
+def code_span(text: str) -> str:
+    """`text` shown literally inline, whatever it holds: a CommonMark code span (spec 6.1).
+
+    Its delimiters are one backtick longer than the longest run of backticks inside, and a space pads
+    text that begins or ends with a backtick (or with a space at both ends, which CommonMark strips).
+    Control characters and newlines are escaped first: the span stays on its line.
+    """
+    text = printable(text)
+    fence = "`" * (_longest_backtick_run(text) + 1)
+    edges = text[:1] + text[-1:]
+    pad = " " if "`" in edges or (edges == "  " and text.strip()) else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def code_block(text: str, info: str) -> str:
+    """`text` shown literally as a fenced code block (CommonMark spec 4.5), whatever lines it holds.
+
+    The fence is longer than any run of backticks in the text, so no line of it can close the block.
+    """
+    text = printable(text.replace("\r\n", "\n"), keep="\n\t")
+    fence = "`" * max(3, _longest_backtick_run(text) + 1)
+    return f"{fence}{info}\n{text}\n{fence}"
 
 
 def _markdown_table(rows: list[dict]) -> str:
@@ -49,9 +84,9 @@ def study_note(study_name: str, spec_toml: str | None, spec: dict | None, init_g
     """The note's Markdown: the spec as TOML (JSON when no TOML text was stored) and the init-scale guess."""
     parts = [note_heading(study_name), "", "### Spec", ""]
     if spec_toml:
-        parts += ["```toml", spec_toml.strip(), "```"]
+        parts.append(code_block(spec_toml.strip(), "toml"))
     elif spec is not None:
-        parts += ["```json", json.dumps(spec, indent=2, sort_keys=True), "```"]
+        parts.append(code_block(json.dumps(spec, indent=2, sort_keys=True), "json"))
     else:
         parts.append("no spec stored")
     parts += ["", "### Init-scale guess", ""]

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import matplotlib
 import optuna
 import pandas as pd
 
@@ -40,7 +41,7 @@ from tuner.analysis.frames import (
 )
 from tuner.errors import TunerError
 from tuner.storage import StudyHandle, redact
-from tuner.text import fmt
+from tuner.text import fmt, printable
 
 HTML_NAME = "report.html"
 FIGURES = {
@@ -164,13 +165,20 @@ def build_report(
     _require_complete_trials(handle.study)
     check_out_dir(out_dir, force=force)
     study = _load(handle)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        return _write(study, out_dir, top, step)
+    except OSError as err:  # a full disk, a path through a file, no permission
+        raise TunerError(f"cannot write the report to {out_dir}: {err.strerror or err}") from None
 
+
+def _write(study: _Study, out_dir: Path, top: int, step: Callable[[str], None]) -> Report:
+    out_dir.mkdir(parents=True, exist_ok=True)
     figures: dict[str, Path] = {}
     for (key, draw), description in zip(_figures(study, top).items(), STEPS[1:-1], strict=True):
         step(description)
-        figures[key] = plots.save_png(draw(), out_dir / f"{key}.png")
-
+        # Parameter and study names come from users: '$' in them is text, not matplotlib's mathtext.
+        with matplotlib.rc_context({"text.parse_math": False}):
+            figures[key] = plots.save_png(draw(), out_dir / f"{key}.png")
     step(STEPS[-1])
     page = out_dir / HTML_NAME
     page.write_text(render_html(study, figures, top), encoding="utf-8")
@@ -181,10 +189,18 @@ def _fmt(value: object) -> str:
     return "-" if value is pd.NA else fmt(value)
 
 
+_LINE_BREAKS = "\n\t"  # kept in the spec's text: it is shown as its lines
+
+
+def _escape(value: object, keep: str = "") -> str:
+    """User text (names, parameters, the spec) for the page: HTML-escaped, control characters visible."""
+    return html.escape(printable(str(value), keep=keep))
+
+
 def _table(frame: pd.DataFrame) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    head = "".join(f"<th>{_escape(c)}</th>" for c in frame.columns)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(_fmt(v))}</td>" for v in row) + "</tr>"
+        "<tr>" + "".join(f"<td>{_escape(_fmt(v))}</td>" for v in row) + "</tr>"
         for row in frame.itertuples(index=False)
     )
     return f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
@@ -214,7 +230,7 @@ pre { background: #f7f7f7; padding: 1em; overflow-x: auto; }
 
 def render_html(s: _Study, figures: dict[str, Path], top: int) -> str:
     """The report page; every figure is embedded, so the file opens offline on its own."""
-    e = html.escape
+    e = _escape
     counts = ", ".join(f"{k.lower()} {v}" for k, v in sorted(s.counts.items()))
     diverged = int(s.trials["diverged"].sum())
     best = best_trials(s.trials, top)
@@ -247,6 +263,6 @@ def render_html(s: _Study, figures: dict[str, Path], top: int) -> str:
     rows = init_guess_rows(s.init_guess)
     parts.append(_table(pd.DataFrame(rows)) if rows else '<p class="note">no init-scale guess for this study</p>')
     if s.spec_toml:
-        parts += ["<h2>Spec</h2>", f"<pre>{e(s.spec_toml)}</pre>"]
+        parts += ["<h2>Spec</h2>", f"<pre>{e(s.spec_toml, keep=_LINE_BREAKS)}</pre>"]
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

@@ -14,6 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from tuner.errors import TunerError
+from tuner.text import printable
 
 
 class _Group(TyperGroup):
@@ -26,7 +27,13 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except TunerError as err:
-            typer.echo(f"error: {err}", err=True)
+            typer.echo(f"error: {printable(str(err))}", err=True)
+            raise typer.Exit(err.exit_code) from None
+        except typer.BadParameter as err:
+            # A value out of its bounds or missing: one line like every other error, not a usage panel.
+            where = err.ctx.command_path if err.ctx is not None else "tuner"
+            message = printable(" ".join(err.format_message().split()))
+            typer.echo(f"error: {message} (see '{where} --help')", err=True)
             raise typer.Exit(err.exit_code) from None
 
 

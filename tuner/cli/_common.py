@@ -7,10 +7,16 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from tuner.storage import redact, resolve_url
-from tuner.text import fmt
+from tuner.text import fmt, printable
 
 StorageOption = Annotated[
     str | None,
@@ -24,8 +30,12 @@ QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, for scripts.")]
 
 # Off a terminal (pipes, CI logs) rich would wrap tables at 80 columns; a wider page keeps rows whole.
-stderr = Console(stderr=True, highlight=False, width=None if sys.stderr.isatty() else 160)
-stdout = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+# No markup and no emoji codes: what is printed holds user text (study names, paths, parameter names),
+# which must come out literally, and `[/]` in a name must not crash a command. User text also goes
+# through `printable`, so that it cannot carry terminal escape sequences.
+stderr = Console(stderr=True, highlight=False, markup=False, emoji=False,
+                 width=None if sys.stderr.isatty() else 160)
+stdout = Console(highlight=False, markup=False, emoji=False, width=None if sys.stdout.isatty() else 160)
 
 
 def storage_url(value: str | None) -> str:
@@ -46,13 +56,13 @@ class TrialProgress:
         self.live = not quiet and sys.stderr.isatty()
         self._progress: Progress | None = None
         self._task = None
-        self._label = label
+        self._label = printable(label)
         self._total = total
 
     def __enter__(self) -> TrialProgress:
         if self.live:
             self._progress = Progress(
-                TextColumn("{task.description}"),
+                TextColumn("{task.description}", markup=False),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("best {task.fields[best]}"),

@@ -19,7 +19,15 @@ import typer
 
 from tuner.cli._common import QuietOption, StorageOption, safe, stderr, storage_url
 from tuner.errors import TunerError
-from tuner.storage import StudyHandle, list_study_records, open_storage, open_study, optuna_storage
+from tuner.storage import (
+    StudyHandle,
+    list_study_records,
+    open_storage,
+    open_study,
+    optuna_storage,
+)
+from tuner.study.limits import MAX_REFRESH_S
+from tuner.text import printable
 
 Publisher = Callable[[StudyHandle], object]  # tuner.analysis.notes.publish, imported only when it runs
 
@@ -58,7 +66,8 @@ def dashboard(
         bool, typer.Option("--notes/--no-notes", help="Write each study's note and curve chart before starting.")
     ] = True,
     refresh: Annotated[
-        float, typer.Option("--refresh", min=0, help="Seconds between updates of the notes and charts (0: never).")
+        float, typer.Option("--refresh", min=0, max=MAX_REFRESH_S,
+                            help="Seconds between updates of the notes and charts (0: never).")
     ] = 60,
     quiet: QuietOption = False,
 ) -> None:
@@ -88,7 +97,7 @@ def dashboard(
                                  daemon=True).start()
         server.set_app(optuna_dashboard.wsgi(optuna_storage(url)))
         if not quiet:
-            stderr.print(f"optuna-dashboard on {safe(url)} at http://{host}:{port}/dashboard/ "
+            stderr.print(f"optuna-dashboard on {safe(url)} at http://{printable(host)}:{port}/dashboard/ "
                          "(no authentication; Ctrl-C stops it)", markup=False, soft_wrap=True)
         server.serve_forever()
     except KeyboardInterrupt:
@@ -103,7 +112,8 @@ def _publish_all(url: str, publish: Publisher) -> None:
         try:
             publish(open_study(url, record.name))
         except TunerError as err:
-            stderr.print(f"warning: no note for study '{record.name}': {err}", markup=False, soft_wrap=True)
+            stderr.print(printable(f"warning: no note for study '{record.name}': {err}"), markup=False,
+                         soft_wrap=True)
 
 
 def _keep_publishing(url: str, publish: Publisher, interval: float, stop: threading.Event) -> None:
@@ -112,7 +122,7 @@ def _keep_publishing(url: str, publish: Publisher, interval: float, stop: thread
         try:
             _publish_all(url, publish)
         except Exception as err:  # noqa: BLE001 - the dashboard keeps serving; the next refresh retries
-            stderr.print(f"warning: notes not refreshed: {type(err).__name__}: {err}", markup=False,
+            stderr.print(printable(f"warning: notes not refreshed: {type(err).__name__}: {err}"), markup=False,
                          soft_wrap=True)
 
 

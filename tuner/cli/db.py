@@ -8,7 +8,14 @@ import typer
 
 from tuner.cli._common import StorageOption, safe, storage_url
 from tuner.errors import SchemaError, TunerError
-from tuner.storage import check_connection, connect, current_revision, downgrade, head_revision, make_engine, upgrade
+from tuner.storage import (
+    current_revision,
+    downgrade,
+    head_revision,
+    open_database,
+    upgrade,
+)
+from tuner.text import printable
 
 app = typer.Typer(rich_markup_mode="markdown", 
     help="Create or migrate tuner's tables (tuner_*) in a database; Optuna's own tables are left alone.\n\n"
@@ -20,7 +27,7 @@ app = typer.Typer(rich_markup_mode="markdown",
 def _describe(revision: str | None, head: str) -> str:
     if revision == head:
         return f"{revision} (head)"
-    return f"{revision or 'none'} (head is {head})"
+    return f"{printable(revision or 'none')} (head is {head})"
 
 
 @app.command("upgrade")
@@ -33,8 +40,7 @@ def upgrade_(
     Example: tuner db upgrade --storage sqlite:///tuner.db
     """
     url = storage_url(storage)
-    engine = make_engine(url)
-    check_connection(engine)
+    engine = open_database(url, create=True)
     before = current_revision(engine)
     upgrade(url, revision)
     after = current_revision(engine)
@@ -42,7 +48,7 @@ def upgrade_(
     if before == after:
         typer.echo(f"{safe(url)}: already at revision {_describe(after, head)}")
     else:
-        typer.echo(f"{safe(url)}: upgraded from revision {before or 'none'} to {_describe(after, head)}")
+        typer.echo(f"{safe(url)}: upgraded from revision {printable(before or 'none')} to {_describe(after, head)}")
 
 
 @app.command("current")
@@ -52,7 +58,8 @@ def current(storage: StorageOption = None) -> None:
     Example: tuner db current --storage sqlite:///tuner.db
     """
     url = storage_url(storage)
-    revision = current_revision(connect(url))
+    engine = open_database(url)  # reading: a mistyped SQLite path is refused, not created
+    revision = current_revision(engine)
     head = head_revision()
     if revision != head:
         raise SchemaError(f"{safe(url)}: revision {_describe(revision, head)}: this tuner cannot use it; "
@@ -73,9 +80,8 @@ def downgrade_(
     url = storage_url(storage)
     if not yes:
         raise TunerError(f"a downgrade of {safe(url)} to {revision} can delete data: add --yes to confirm")
-    engine = make_engine(url)
-    check_connection(engine)
+    engine = open_database(url)
     before = current_revision(engine)
     downgrade(url, revision)
     after = current_revision(engine)
-    typer.echo(f"{safe(url)}: downgraded from revision {before or 'none'} to {after or 'none'}")
+    typer.echo(f"{safe(url)}: downgraded from revision {printable(before or 'none')} to {printable(after or 'none')}")

@@ -11,7 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from tuner.cli._common import JsonOption, stdout
-from tuner.text import fmt
+from tuner.study.limits import MAX_BATCH_SIZE, MAX_PROBE_STEPS, MAX_RATE, MAX_SEED
+from tuner.text import fmt, printable
 
 if TYPE_CHECKING:  # loaded by the commands that run, not for --help
     from tuner.nn.data import Dataset
@@ -24,15 +25,18 @@ app = typer.Typer(rich_markup_mode="markdown",
 
 SpecArgument = Annotated[Path, typer.Argument(metavar="SPEC", help="A study spec file (TOML).")]
 BatchSizeOption = Annotated[
-    int | None, typer.Option("--batch-size", help="Minibatch size (default: the spec's train.batch_size).")
+    int | None, typer.Option("--batch-size", min=1, max=MAX_BATCH_SIZE,
+                             help="Minibatch size (default: the spec's train.batch_size).")
 ]
-SeedOption = Annotated[int | None, typer.Option("--seed", help="Random seed (default: the spec's study.seed).")]
+SeedOption = Annotated[
+    int | None, typer.Option("--seed", min=0, max=MAX_SEED, help="Random seed (default: the spec's study.seed).")
+]
 WIDE = 160
 
 
 def _console() -> Console:
     """stdout; when it is not a terminal, a wide console so that tables are not wrapped in files and tests."""
-    return stdout if stdout.is_terminal else Console(highlight=False, width=WIDE)
+    return stdout if stdout.is_terminal else Console(highlight=False, markup=False, emoji=False, width=WIDE)
 
 
 def _percent(value: float | None) -> str:
@@ -103,9 +107,9 @@ def lr(
         str | None, typer.Option("--optimizer", help="Optimizer to probe (default: the spec's first).")
     ] = None,
     batch_size: BatchSizeOption = None,
-    steps: Annotated[int, typer.Option("--steps", help="Minibatch steps of the ramp.")] = 100,
-    eps_min: Annotated[float, typer.Option("--eps-min", help="First rate of the ramp.")] = 1e-6,
-    eps_max: Annotated[float, typer.Option("--eps-max", help="Last rate of the ramp.")] = 10.0,
+    steps: Annotated[int, typer.Option("--steps", max=MAX_PROBE_STEPS, help="Minibatch steps of the ramp.")] = 100,
+    eps_min: Annotated[float, typer.Option("--eps-min", max=MAX_RATE, help="First rate of the ramp.")] = 1e-6,
+    eps_max: Annotated[float, typer.Option("--eps-max", max=MAX_RATE, help="Last rate of the ramp.")] = 10.0,
     seed: SeedOption = None,
     plot_path: Annotated[
         Path | None, typer.Option("--plot", metavar="FILE.png", help="Write the loss-vs-rate curve as a PNG.")
@@ -149,4 +153,4 @@ def lr(
     if result.note:
         out.print(f"note: {result.note}")
     if plot_path is not None:
-        out.print(f"plot written to {plot_path}")
+        out.print(f"plot written to {printable(str(plot_path))}")

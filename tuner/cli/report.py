@@ -6,11 +6,18 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from tuner.cli._common import QuietOption, StorageOption, stderr, stdout, storage_url
 from tuner.storage import open_study
+from tuner.study.limits import MAX_TOP
+from tuner.text import printable
 
 
 def report(
@@ -18,7 +25,9 @@ def report(
     out: Annotated[Path, typer.Option("--out", "-o", help="The directory to write report.html and the PNGs into.")],
     storage: StorageOption = None,
     force: Annotated[bool, typer.Option("--force", help="Write into OUT even if it is not empty.")] = False,
-    top: Annotated[int, typer.Option("--top", "-k", min=1, help="How many of the best trials to show.")] = 5,
+    top: Annotated[
+        int, typer.Option("--top", "-k", min=1, max=MAX_TOP, help="How many of the best trials to show.")
+    ] = 5,
     quiet: QuietOption = False,
 ) -> None:
     """Write an HTML report of a study with its figures as PNG files beside it.
@@ -29,26 +38,30 @@ def report(
 
     Example: tuner report digits-mlp --out report/
     """
-    from tuner.analysis.report import STEPS, build_report  # matplotlib: loaded only when a report is made
+    from tuner.analysis.report import (  # matplotlib: loaded only when a report is made
+        STEPS,
+        build_report,
+    )
 
     study = open_study(storage_url(storage), name)
     with _StepProgress(name, STEPS, quiet=quiet) as progress:
         result = build_report(study, out, force=force, top=top, on_step=progress.step)
     if not quiet:
-        stdout.print(f"wrote {result.html} and {len(result.figures)} figures", markup=False, soft_wrap=True)
+        stdout.print(f"wrote {printable(str(result.html))} and {len(result.figures)} figures", markup=False,
+                     soft_wrap=True)
 
 
 class _StepProgress:
     """The report's steps: a live bar on a terminal, one line per step elsewhere (logs, CI)."""
 
     def __init__(self, name: str, steps: tuple[str, ...], *, quiet: bool) -> None:
-        self.name = name
+        self.name = printable(name)
         self.steps = steps
         self.quiet = quiet
         self._progress: Progress | None = None
         if not quiet and stderr.is_terminal:
             self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                 console=stderr, transient=True,
             )
             self._task = self._progress.add_task(name, total=len(steps))
@@ -61,7 +74,7 @@ class _StepProgress:
     def step(self, description: str) -> None:
         done = self.steps.index(description)
         if self._progress is not None:
-            self._progress.update(self._task, completed=done, description=escape(f"report {self.name}: {description}"))
+            self._progress.update(self._task, completed=done, description=f"report {self.name}: {description}")
         elif not self.quiet:
             stderr.print(f"report {self.name}: {done + 1}/{len(self.steps)} {description}", markup=False,
                          soft_wrap=True)

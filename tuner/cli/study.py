@@ -4,20 +4,36 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import secrets
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from tuner.cli._common import JsonOption, QuietOption, StorageOption, safe, stderr, stdout, storage_url
+from tuner.cli._common import (
+    JsonOption,
+    QuietOption,
+    StorageOption,
+    safe,
+    stderr,
+    stdout,
+    storage_url,
+)
 from tuner.errors import TunerError
 from tuner.storage import finished_count, open_study
 from tuner.study.catalog import cleanup_study, delete_study, list_studies
 from tuner.study.create import create_study
+from tuner.study.limits import MAX_GRACE_S
 from tuner.study.spec import load_spec
-from tuner.text import fmt
+from tuner.text import fmt, printable
+
+if TYPE_CHECKING:  # pandas loads with the commands that show or export, not for every `tuner` command
+    import pandas as pd
 
 app = typer.Typer(rich_markup_mode="markdown", help="Create, list, show, export, delete and clean up studies.", no_args_is_help=True)
 
@@ -49,7 +65,7 @@ def create(
     study_name, created = create_study(url, spec, name=name, load_if_exists=load_if_exists)
     if not quiet:
         verb = "created" if created else "exists, reusing"
-        stdout.print(f"study '{study_name}' {verb} in {safe(url)}")
+        stdout.print(f"study '{printable(study_name)}' {verb} in {safe(url)}")
 
 
 @app.command("list")
@@ -68,29 +84,31 @@ def list_(storage: StorageOption = None, as_json: JsonOption = False) -> None:
     table = Table("study", "direction", "finished / total", "running", "failed", "best")
     for s in summaries:
         finished = finished_count(s.counts)
-        table.add_row(s.name, s.direction, f"{finished} / {s.n_trials}", str(s.counts.get("RUNNING", 0)),
-                      str(s.counts.get("FAIL", 0)), fmt(s.best))
+        table.add_row(Text(printable(s.name)), s.direction, f"{finished} / {s.n_trials}",
+                      str(s.counts.get("RUNNING", 0)), str(s.counts.get("FAIL", 0)), fmt(s.best))
     stdout.print(table)
 
 
 def print_summary(url: str, name: str) -> None:
     """The human form of `study_overview`: best trial, counts, and a table per optimizer."""
-    from tuner.analysis.overview import study_overview  # pandas: only for the commands that show
+    from tuner.analysis.overview import (
+        study_overview,  # pandas: only for the commands that show
+    )
 
     o = study_overview(open_study(url, name))
     counts = " ".join(f"{k.lower()} {v}" for k, v in sorted(o["counts"].items()))
-    stdout.print(f"study '{name}' ({o['direction']}): {counts}, diverged {o['diverged']}")
+    stdout.print(f"study '{printable(name)}' ({o['direction']}): {counts}, diverged {o['diverged']}")
     if o["best_trial"] is None:
         stdout.print("no complete trial yet")
     else:
         b = o["best_trial"]
         stdout.print(f"best trial #{b['number']}: value {fmt(b['value'])}")
-        stdout.print("  " + ", ".join(f"{k}={fmt(v) if isinstance(v, float) else v}" for k, v in b["params"].items()))
+        stdout.print("  " + ", ".join(printable(f"{k}={fmt(v)}") for k, v in b["params"].items()))
     if o["optimizers"]:
         table = Table("optimizer", "trials", "complete", "pruned", "failed", "diverged", "best", "median")
         for r in o["optimizers"]:
-            table.add_row(r["optimizer"], *(str(r[k]) for k in ("trials", "complete", "pruned", "failed", "diverged")),
-                          fmt(r["best"]), fmt(r["median"]))
+            numbers = (str(r[k]) for k in ("trials", "complete", "pruned", "failed", "diverged"))
+            table.add_row(Text(printable(str(r["optimizer"]))), *numbers, fmt(r["best"]), fmt(r["median"]))
         stdout.print(table)
 
 
@@ -124,19 +142,48 @@ def export(
     """
     if out.exists() and not force:
         raise TunerError(f"{out}: already exists (use --force to overwrite)")
+    if not out.parent.is_dir():
+        raise TunerError(f"{out}: no directory {out.parent} to write into")
     from tuner.analysis import trials_frame
 
     frame = trials_frame(open_study(storage_url(storage), name))
+    _write_whole(out, lambda path: _write_frame(frame, path, fmt_))
+    stderr.print(f"wrote {len(frame)} trials to {printable(str(out))}")
+
+
+def _write_frame(frame: pd.DataFrame, path: Path, fmt_: ExportFormat) -> None:
     if fmt_ is ExportFormat.csv:
-        frame.to_csv(out, index=False)
+        frame.to_csv(path, index=False)
     elif fmt_ is ExportFormat.json:
-        frame.to_json(out, orient="records", indent=1)
+        frame.to_json(path, orient="records", indent=1)
     else:
         try:
-            frame.to_parquet(out, index=False)
+            frame.to_parquet(path, index=False)
         except ImportError:
             raise TunerError("parquet export needs pyarrow: pip install 'tuner[parquet]'") from None
-    stderr.print(f"wrote {len(frame)} trials to {out}")
+
+
+def _write_whole(out: Path, write: Callable[[Path], None]) -> None:
+    """`write(path)` so that `out` holds the whole file or is left as it was, never a part of it.
+
+    A regular file is written beside `out` under a temporary name and renamed over it once complete (a
+    rename is atomic), so a full disk or a kill mid-way leaves no partial export. Anything else that
+    exists (/dev/stdout, a FIFO) is written in place: it cannot be replaced by a rename.
+    """
+    if out.exists() and not out.is_file():
+        try:
+            write(out)
+        except OSError as err:
+            raise TunerError(f"cannot write {out}: {err.strerror or err}") from None
+        return
+    part = out.with_name(f".{out.name}.{secrets.token_hex(4)}.part")
+    try:
+        write(part)
+        os.replace(part, out)
+    except OSError as err:
+        raise TunerError(f"cannot write {out}: {err.strerror or err}") from None
+    finally:
+        part.unlink(missing_ok=True)
 
 
 @app.command("delete")
@@ -156,14 +203,17 @@ def delete(
     if not yes:
         raise TunerError(f"deleting study '{name}' removes all its trials; add --yes to confirm")
     delete_study(storage_url(storage), name, force=force)
-    stdout.print(f"deleted study '{name}'")
+    stdout.print(f"deleted study '{printable(name)}'")
 
 
 @app.command("cleanup")
 def cleanup(
     name: NameArgument,
     storage: StorageOption = None,
-    grace_period: Annotated[int, typer.Option("--grace-period", min=1, help="Seconds without a heartbeat before a RUNNING trial counts as dead.")] = 60,
+    grace_period: Annotated[
+        int, typer.Option("--grace-period", min=1, max=MAX_GRACE_S,
+                          help="Seconds without a heartbeat before a RUNNING trial counts as dead.")
+    ] = 60,
     force: Annotated[bool, typer.Option("--force", help="Clean up even while workers of the study look alive.")] = False,
 ) -> None:
     """Fail the trials left RUNNING by dead workers and queue them again.

@@ -10,29 +10,47 @@ from typing import Annotated
 import typer
 
 from tuner import stop
-from tuner.cli._common import JsonOption, QuietOption, StorageOption, TrialProgress, stderr, storage_url
+from tuner.cli._common import (
+    JsonOption,
+    QuietOption,
+    StorageOption,
+    TrialProgress,
+    stderr,
+    storage_url,
+)
 from tuner.cli.study import print_summary
 from tuner.storage import open_storage, open_study, trial_state_counts
 from tuner.study.catalog import require_study
 from tuner.study.create import create_study
+from tuner.study.limits import (
+    MAX_DURATION_S,
+    MAX_GRACE_S,
+    MAX_HEARTBEAT_S,
+    MAX_JOBS,
+    MAX_TRIALS,
+)
 from tuner.study.spec import load_spec
 from tuner.study.worker import WorkerOptions, run_worker
 from tuner.study.worker.supervisor import Supervisor, follow_supervisor
 from tuner.study.worker.threads import host_cores
+from tuner.text import printable
 
 NTrialsOption = Annotated[
     int | None,
-    typer.Option("--n-trials", "-n", min=1, help="The study's total of finished trials across ALL workers "
-                 "(default: the spec's study.n_trials).", show_default=False),
+    typer.Option("--n-trials", "-n", min=1, max=MAX_TRIALS, help="The study's total of finished trials across ALL "
+                 "workers (default: the spec's study.n_trials).", show_default=False),
 ]
 TimeoutOption = Annotated[
-    float | None, typer.Option("--timeout", min=0, help="Stop claiming new trials after this many seconds.")
+    float | None,
+    typer.Option("--timeout", min=0, max=MAX_DURATION_S, help="Stop claiming new trials after this many seconds."),
 ]
 JobsOption = Annotated[
-    int, typer.Option("--jobs", "-j", min=1, help="Worker processes to start here; the BLAS threads are split between them.")
+    int, typer.Option("--jobs", "-j", min=1, max=MAX_JOBS, help="Worker processes to start here; the BLAS threads "
+                      f"are split between them. At most {MAX_JOBS}: 4 x this machine's cores.")
 ]
 HeartbeatOption = Annotated[
-    int, typer.Option("--heartbeat-interval", min=1, help="Seconds between a running trial's heartbeats.")
+    int, typer.Option("--heartbeat-interval", min=1, max=MAX_HEARTBEAT_S,
+                      help="Seconds between a running trial's heartbeats.")
 ]
 ThreadsOption = Annotated[
     int | None,
@@ -41,7 +59,8 @@ ThreadsOption = Annotated[
                       "workers the database records here; with --jobs J, cores / J)."),
 ]
 GraceOption = Annotated[
-    int, typer.Option("--grace-period", min=1, help="Seconds without a heartbeat before a trial counts as dead.")
+    int, typer.Option("--grace-period", min=1, max=MAX_GRACE_S,
+                      help="Seconds without a heartbeat before a trial counts as dead.")
 ]
 
 
@@ -81,7 +100,7 @@ def _run_here(url: str, name: str, options: WorkerOptions, output: _Output) -> i
     elif not output.quiet:
         stderr.print(f"worker {report.worker_id}: ran {report.trials_run} trials, ended: {report.reason}")
     if report.reason == "failures":
-        stderr.print(f"error: {report.message}")
+        stderr.print(f"error: {printable(report.message)}")
         return 1
     return 0
 
@@ -150,11 +169,13 @@ def run(
     spec = load_spec(spec_path)
     study_name, created = create_study(url, spec, name=name, load_if_exists=True)
     if not quiet and not as_json:
-        stderr.print(f"{'created' if created else 'resuming'} study '{study_name}'")
+        stderr.print(f"{'created' if created else 'resuming'} study '{printable(study_name)}'")
     options = WorkerOptions(n_trials=n_trials, timeout=timeout, threads=threads)
     code = _run_workers(url, study_name, jobs, options, _Output(quiet, as_json))
     if code == 0:
-        from tuner.analysis.notes import publish  # plotly and optuna-dashboard load only here
+        from tuner.analysis.notes import (
+            publish,  # plotly and optuna-dashboard load only here
+        )
 
         publish(open_study(url, study_name))  # the study's note and curve chart, for `tuner dashboard`
         if not quiet and not as_json:

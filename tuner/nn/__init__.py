@@ -10,7 +10,11 @@ from tuner.nn.data import Dataset, load_dataset
 from tuner.nn.init import BIASES, SCHEMES, default_gain
 from tuner.nn.losses import LOSSES, mean_squared_error, softmax_cross_entropy
 from tuner.nn.mlp import MLP
-from tuner.nn.train import EpochRecord, TrainResult, train  # binds `train` to the function, not the module
+from tuner.nn.train import (  # binds `train` to the function, not the module
+    EpochRecord,
+    TrainResult,
+    train,
+)
 
 __all__ = [
     "ACTIVATIONS",

@@ -32,7 +32,12 @@ import numpy as np
 from tuner.errors import HyperparameterError, ModelError
 from tuner.nn import activations as act
 from tuner.nn import init as nn_init
-from tuner.nn.losses import LOSSES, _mean_squared_error, _softmax_cross_entropy, check_labels
+from tuner.nn.losses import (
+    LOSSES,
+    _mean_squared_error,
+    _softmax_cross_entropy,
+    check_labels,
+)
 
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _CACHED_BATCH_SIZES = 4  # training batch, last partial batch, evaluation chunk, a probe's batch

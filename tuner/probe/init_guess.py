@@ -33,7 +33,13 @@ import numpy as np
 
 from tuner.errors import ProbeError
 from tuner.nn.activations import activate
-from tuner.probe.stats import LayerStats, activation_stats, check_activation, check_batch, layer_activation
+from tuner.probe.stats import (
+    LayerStats,
+    activation_stats,
+    check_activation,
+    check_batch,
+    layer_activation,
+)
 
 
 @dataclass(frozen=True)

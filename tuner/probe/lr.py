@@ -220,7 +220,9 @@ def lr_probe(
 
 def plot(result: LRProbeResult, path: str | Path) -> Path:
     """Write a PNG of the loss (raw and smoothed) against the rate (log x), the suggestion marked."""
-    from matplotlib.figure import Figure  # no pyplot: a bare Figure renders with the Agg canvas
+    from matplotlib.figure import (
+        Figure,  # no pyplot: a bare Figure renders with the Agg canvas
+    )
 
     path = Path(path)
     fig = Figure(figsize=(7, 4.5), dpi=100)

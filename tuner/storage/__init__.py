@@ -8,11 +8,11 @@
     locks           study_lock, serialising trial claims across processes and machines
     retry           which database errors heal, and the retry policy for them
     optuna_adapter  every use of Optuna beyond its public API: storages, trial ids, stale trials, its tables
-    handle          open_storage, open_study: a database and a study opened once per command
+    handle          open_database, open_storage, open_study: a database and a study opened once per command
 """
 
 from tuner.storage.engine import check_connection, dispose_engines, make_engine
-from tuner.storage.handle import StudyHandle, connect, open_storage, open_study
+from tuner.storage.handle import StudyHandle, open_database, open_storage, open_study
 from tuner.storage.locks import study_lock
 from tuner.storage.migrations import (
     VERSION_TABLE,
@@ -22,7 +22,12 @@ from tuner.storage.migrations import (
     head_revision,
     upgrade,
 )
-from tuner.storage.optuna_adapter import FINISHED, finished_count, optuna_storage, trial_state_counts
+from tuner.storage.optuna_adapter import (
+    FINISHED,
+    finished_count,
+    optuna_storage,
+    trial_state_counts,
+)
 from tuner.storage.records import (
     StudyRecord,
     WorkerRecord,
@@ -66,6 +71,7 @@ __all__ = [
     "list_workers",
     "load_curves",
     "make_engine",
+    "open_database",
     "open_storage",
     "open_study",
     "optuna_storage",

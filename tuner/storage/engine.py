@@ -25,11 +25,12 @@ import sqlalchemy
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.exc import DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.pool import ConnectionPoolEntry
 
 from tuner.errors import StorageError
-from tuner.storage.url import parse_url, redact
+from tuner.storage.url import HIDDEN, parse_url, redact, secrets_of
+from tuner.text import printable
 
 POOL_SIZE = 2
 MAX_OVERFLOW = 2
@@ -207,10 +208,10 @@ def _check_pymysql(engine: Engine) -> None:
 
 
 def driver_reason(err: BaseException, url: URL) -> str:
-    """The first line of a database error, without SQLAlchemy's boilerplate and never with the password."""
+    """The first line of a database error, without SQLAlchemy's boilerplate and never with a secret of the URL."""
     inner = err.orig if isinstance(err, DBAPIError) and err.orig is not None else err
     lines = [line.strip() for line in str(inner).splitlines() if line.strip()]
     reason = lines[0] if lines else type(inner).__name__
-    if url.password:
-        reason = reason.replace(str(url.password), "***")
-    return reason
+    for secret in secrets_of(url):
+        reason = reason.replace(secret, HIDDEN)
+    return printable(reason)

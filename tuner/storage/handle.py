@@ -3,7 +3,8 @@
 `open_storage(url)` connects, checks that the project's schema is current, and returns the engine: what
 every command does first. Reading never creates anything: without `create_if_empty` a SQLite path that
 does not exist is refused before SQLite would make an empty file there, and a database without tuner's
-tables is refused before Optuna would create its own.
+tables is refused before Optuna would create its own. `open_database(url)` is the same without the schema
+check, for the commands that look at or migrate the schema itself (`tuner db`).
 
 `open_study(url, name)` returns a `StudyHandle`: the engine, the loaded Optuna study and tuner's record of
 it. Analysis takes a handle, so one command reads the database through one connection check.
@@ -11,11 +12,12 @@ it. Analysis takes a handle, so one command reads the database through one conne
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import URL, Engine
 
 from tuner.errors import StorageError, StudyNotFoundError
 from tuner.storage.engine import check_connection, is_sqlite_memory, make_engine
@@ -25,24 +27,46 @@ from tuner.storage.records import StudyRecord, get_study
 from tuner.storage.url import parse_url, redact
 
 
-def connect(url: str, *, create: bool = False) -> Engine:
-    """An engine on a reachable database; without `create`, a SQLite file that does not exist is refused
-    (connecting would make an empty one)."""
+def open_storage(url: str, *, create_if_empty: bool = False) -> Engine:
+    """An engine on a reachable database whose tuner schema is current (created if empty and asked)."""
+    engine = open_database(url, create=create_if_empty)
+    ensure_schema(engine, create_if_empty=create_if_empty)
+    return engine
+
+
+def open_database(url: str, *, create: bool = False) -> Engine:
+    """An engine on a reachable database, its schema unchecked; a SQLite file must exist unless `create`."""
     parsed = parse_url(url)
-    if parsed.get_backend_name() == "sqlite" and not is_sqlite_memory(parsed) and not create:
-        path = Path(parsed.database)
-        if not path.exists():
-            raise StorageError(f"no database at {redact(parsed)}: {path} does not exist")
+    if parsed.get_backend_name() == "sqlite" and not is_sqlite_memory(parsed):
+        _check_sqlite_path(parsed, create=create)
     engine = make_engine(parsed)
     check_connection(engine)
     return engine
 
 
-def open_storage(url: str, *, create_if_empty: bool = False) -> Engine:
-    """An engine on a reachable database whose tuner schema is current (created if empty and asked)."""
-    engine = connect(url, create=create_if_empty)
-    ensure_schema(engine, create_if_empty=create_if_empty)
-    return engine
+_NOT_A_FILE = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device",
+               stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
+
+
+def _check_sqlite_path(url: URL, *, create: bool) -> None:
+    """Refuse a SQLite path that is missing (unless `create`), unreadable, or not a regular file.
+
+    SQLite would create a missing file, block on a FIFO, and fail later on a directory with a less
+    telling message; every command says the same line about the same path.
+    """
+    path = Path(url.database)
+    try:
+        mode = path.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        if create:
+            return
+        raise StorageError(f"no database at {redact(url)}: {path} does not exist") from None
+    except (OSError, ValueError) as err:
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise StorageError(f"cannot open the database at {redact(url)}: {path}: {reason}") from None
+    if not stat.S_ISREG(mode):
+        kind = _NOT_A_FILE.get(stat.S_IFMT(mode), "not a regular file")
+        raise StorageError(f"no database at {redact(url)}: {path} is {kind}, not a database file")
 
 
 @dataclass(frozen=True)

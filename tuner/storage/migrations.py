@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -24,6 +23,7 @@ from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.schema import SchemaItem
 
 import tuner
+from alembic import command
 from tuner.errors import SchemaError
 from tuner.storage.engine import check_connection, make_engine
 from tuner.storage.locks import study_lock

@@ -21,7 +21,12 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 import tuner
-from tuner.errors import StorageError, StudyDeletedError, StudyExistsError, StudyNotFoundError
+from tuner.errors import (
+    StorageError,
+    StudyDeletedError,
+    StudyExistsError,
+    StudyNotFoundError,
+)
 from tuner.storage.tables import WORKER_STATUSES, curves, studies, utcnow, workers
 
 CURVE_FIELDS = ("train_loss", "val_loss", "val_accuracy", "lr", "seconds")

@@ -1,24 +1,40 @@
-"""Which database to use, and how to print its URL without the password.
+"""Which database to use, and how to print its URL without a secret.
 
 The URL comes from `--storage`, else `$TUNER_STORAGE`, else `sqlite:///tuner.db` in the working directory.
-Anything printed (errors, logs, CLI output) goes through `redact`: a password never reaches a terminal.
+Anything printed (errors, logs, CLI output, reports) goes through `redact`: no secret reaches a terminal
+or a page, whatever the form of the text it came in.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from urllib.parse import quote, unquote_plus
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from tuner.errors import StorageError
+from tuner.text import printable
 
 ENV_VAR = "TUNER_STORAGE"
 DEFAULT_URL = "sqlite:///tuner.db"
+HIDDEN = "***"
 
-# user:password@ up to the *last* '@' of the string: a raw '@' in a password must not leak its tail.
-_CREDENTIALS = re.compile(r"^([^:/]+://[^:/@]*:).*@")
+# A connection parameter whose name holds one of these (decoded, any case) carries a secret or says where
+# one is: libpq's password, sslpassword, passfile, sslkey, oauth_client_secret; PyMySQL's password,
+# passwd, ssl_key, ssl_key_password; mysqlclient's passwd; ODBC's PWD; other drivers' tokens and keys.
+_SECRET = re.compile(r"pass|pwd|secret|token|credential|key", re.IGNORECASE)
+# `name=` of a parameter inside text (a query string, a libpq connection string, an ODBC string).
+_PARAMETER = re.compile(r"[A-Za-z0-9_%.+\-]+(?=\s*=)")
+# A value after `name=`: a quoted libpq value, else everything up to the next '&' or ';'. Spaces do not
+# end it: an unencoded space in a password would otherwise leave its tail shown.
+_VALUE = re.compile(r"\s*=\s*('(?:[^'\\]|\\.)*'?|[^&;]*)")
+_BAD_PORT = re.compile(r"(://[^/?#@:]*:)(?!\d*(?:[/?#]|$))([^/?#@]*)")
+# Besides letters and digits, what the rendered database name and query values leave unencoded (the '*'
+# of a hidden secret among them); SQLAlchemy's own rendering would encode it.
+_DATABASE_SAFE, _QUERY_SAFE = " +/*", "/*"
 
 
 def resolve_url(value: str | None) -> str:
@@ -35,7 +51,7 @@ def resolve_url(value: str | None) -> str:
 
 
 def parse_url(url: str | URL) -> URL:
-    """The SQLAlchemy URL object; a malformed URL raises StorageError naming it with the password hidden."""
+    """The SQLAlchemy URL object; a malformed URL raises StorageError naming it with its secrets hidden."""
     if isinstance(url, URL):
         return url
     try:
@@ -50,20 +66,89 @@ def parse_url(url: str | URL) -> URL:
 
 
 def redact(url: str | URL) -> str:
-    """The URL as text with the password replaced by ***, for anything printed.
+    """The URL as text with every secret replaced by `***`, safe to print: any string in, safe text out.
 
-    Uses SQLAlchemy's `render_as_string(hide_password=True)`; a URL SQLAlchemy cannot parse (or one whose
-    host swallowed part of a password holding a raw '@') is masked from the scheme up to the last '@'.
+    Hidden: the password; the value of every query parameter whose name says it holds a secret (`_SECRET`,
+    matched on the decoded name in any case); `name=value` secrets nested in other values or in the
+    database name (a libpq connection string, an ODBC `odbc_connect`). Text SQLAlchemy cannot parse (a
+    scheme with a slash or a colon missing, no scheme, garbage around, a raw '@' in the password) is masked
+    by its shape: from the first ':' of the user information to the last '@', and a port that is not a
+    number. Control characters are escaped (`tuner.text.printable`), so the text cannot drive a terminal.
     """
     if isinstance(url, URL):
-        return url.render_as_string(hide_password=True)
+        return printable(_render(url))
     try:
         parsed = make_url(url)
-    except (ArgumentError, ValueError):
-        return _CREDENTIALS.sub(r"\1***@", url)
-    if parsed.host is not None and "@" in parsed.host:
-        return _CREDENTIALS.sub(r"\1***@", url)
-    return parsed.render_as_string(hide_password=True)
+    except (ArgumentError, ValueError, TypeError):
+        return printable(_mask_text(str(url)))
+    if parsed.host is not None and "@" in parsed.host:  # a raw '@' in the password: the host holds its tail
+        return printable(_mask_text(url))
+    return printable(_render(parsed))
+
+
+def secrets_of(url: URL) -> list[str]:
+    """Every secret the URL holds, decoded and percent-encoded: what a driver's error must not show."""
+    values = [url.password] if url.password else []
+    values += [value for key, value in _query_items(url) if value and _SECRET.search(key)]
+    return [form for value in map(str, values) for form in {value, quote(value, safe="")}]
+
+
+def _render(url: URL) -> str:
+    """SQLAlchemy's own rendering (password hidden) with the secrets of the database and query hidden too."""
+    server = URL.create(url.drivername, url.username, url.password, url.host, url.port)
+    text = server.render_as_string(hide_password=True)
+    if url.host is not None and "@" in url.host:
+        text = _mask_credentials(text)
+    if url.database is not None:
+        database = url.database if url.get_backend_name() == "sqlite" else _mask_text(url.database)
+        text += "/" + quote(database, safe=_DATABASE_SAFE)
+    query = [(key, HIDDEN if _SECRET.search(key) else quote(_mask_text(value), safe=_QUERY_SAFE))
+             for key, value in _query_items(url)]
+    return text + ("?" + "&".join(f"{quote(key, safe=_QUERY_SAFE)}={value}" for key, value in query) if query else "")
+
+
+def _query_items(url: URL) -> Iterator[tuple[str, str]]:
+    for key, value in url.query.items():
+        for element in value if isinstance(value, tuple) else (value,):
+            yield key, element
+
+
+def _mask_text(text: str) -> str:
+    """Text that may hold a URL or connection parameters, with the secrets it seems to hold hidden."""
+    return _mask_parameters(_mask_credentials(text))
+
+
+def _mask_credentials(text: str) -> str:
+    """`user:password@` up to the *last* '@' (a raw '@' in a password must not leak its tail) becomes
+    `user:***@`; without an '@', a port that is not a number (perhaps a password without its host) is hidden.
+
+    The first ':' followed by '/' is taken for the scheme's; the next ':' starts the password. With no
+    password colon, what precedes the '@' is a user name after `//`, and anything else is hidden whole.
+    """
+    at = text.rfind("@")
+    if at < 0:
+        return _BAD_PORT.sub(lambda m: m.group(1) + HIDDEN, text)
+    head = text[:at]
+    colons = [i for i, c in enumerate(head) if c == ":"]
+    if colons and head.startswith("/", colons[0] + 1):
+        colons = colons[1:]
+    if colons:
+        return head[: colons[0] + 1] + HIDDEN + text[at:]
+    if "//" in head:
+        return text
+    return HIDDEN + text[at:]
+
+
+def _mask_parameters(text: str) -> str:
+    """The value of every `name=value` whose (percent-decoded) name says it is a secret, hidden."""
+    spans = []
+    for name in _PARAMETER.finditer(text):
+        if _SECRET.search(unquote_plus(name.group())) and (not spans or name.start() >= spans[-1][1]):
+            value = _VALUE.match(text, name.end())
+            spans.append((value.start(1), value.end(1)))
+    for start, end in reversed(spans):
+        text = text[:start] + HIDDEN + text[end:]
+    return text
 
 
 def _reason(err: Exception) -> str:

@@ -7,11 +7,19 @@
     data       load_study_data: the study's dataset, the same split on every worker
     autos      "auto" eps0 and init scales resolved from the probes, and the warm-start trial
     catalog    create, list, delete and clean up studies
+    limits     the study-name rule and the upper bound of every number a spec or a command takes
+    budget     the memory one trial of a spec takes, and the refusal of a network this machine cannot hold
     stale      failing and re-queueing the trials of dead workers
     worker     the worker loop and its parts (claim, heartbeat, interrupt, supervisor)
 """
 
-from tuner.study.space import TrialConfig, make_pruner, make_sampler, suggest, trial_seed
+from tuner.study.space import (
+    TrialConfig,
+    make_pruner,
+    make_sampler,
+    suggest,
+    trial_seed,
+)
 from tuner.study.spec import StudySpec, load_spec, parse_spec, spec_from_dict
 
 __all__ = [

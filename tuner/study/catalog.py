@@ -31,7 +31,6 @@ from tuner.study.spec import StudySpec, spec_from_dict
 from tuner.study.stale import fail_dead_trials
 
 
-
 @dataclass(frozen=True)
 class StudySummary:
     """One line of `tuner study list`."""

@@ -28,11 +28,26 @@ from sqlalchemy.engine import Engine
 import tuner
 from tuner.errors import StudyBusyError, StudyExistsError
 from tuner.nn.data import BUILTIN
-from tuner.storage import delete_study_records, get_study, insert_study, open_storage, optuna_storage, update_study
+from tuner.storage import (
+    delete_study_records,
+    get_study,
+    insert_study,
+    open_storage,
+    optuna_storage,
+    update_study,
+)
 from tuner.storage.records import StudyRecord
 from tuner.storage.tables import utcnow
-from tuner.study.autos import SPREAD, has_auto, resolve_auto, resolve_spec_autos, warm_start_params
+from tuner.study.autos import (
+    SPREAD,
+    has_auto,
+    resolve_auto,
+    resolve_spec_autos,
+    warm_start_params,
+)
+from tuner.study.budget import check_training_memory
 from tuner.study.data import load_study_data
+from tuner.study.limits import check_study_name
 from tuner.study.space import make_pruner, make_sampler
 from tuner.study.spec import StudySpec
 
@@ -47,13 +62,15 @@ def create_study(
     """Create the Optuna study and its `tuner_studies` record; return (name, created).
 
     With `load_if_exists`, an existing study of that name is reused when its stored spec is the same and
-    refused when it differs (a silent reuse would mix two searches in one study).
+    refused when it differs (a silent reuse would mix two searches in one study). The name must follow
+    the study-name rule (`tuner.study.limits`); a network that cannot fit in memory is refused.
     """
+    study_name = check_study_name(name or spec.study.name)  # before the storage is touched
     engine = open_storage(storage_url, create_if_empty=True)
-    study_name = name or spec.study.name
     existing = _settled(engine, storage_url, study_name, wait=load_if_exists)
     if existing is not None:
         return _reuse(engine, spec, existing, load_if_exists), False
+    check_training_memory(spec)  # before the probes build any network
     resolved, init_rec, lr_rec = _resolve_autos(spec)
     try:
         insert_study(engine, study_name, resolved.to_dict(), _spec_text(spec), str(spec.source_path or ""),

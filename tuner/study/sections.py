@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
+    AllowInfNan,
     BaseModel,
     ConfigDict,
     Field,
@@ -27,7 +28,28 @@ from tuner.nn.activations import ACTIVATIONS
 from tuner.nn.data import BUILTIN_TASKS
 from tuner.nn.init import BIASES
 from tuner.optim import OPTIMIZERS
-from tuner.study.params import RULES, Choice, Fixed, Param, Range, dump_param, fail, known_names, parse_param
+from tuner.study.limits import (
+    MAX_BATCH_SIZE,
+    MAX_DURATION_S,
+    MAX_EPOCHS,
+    MAX_HIDDEN_LAYERS,
+    MAX_LAYER_WIDTH,
+    MAX_MAGNITUDE,
+    MAX_SEED,
+    MAX_TRIALS,
+    name_problem,
+)
+from tuner.study.params import (
+    RULES,
+    Choice,
+    Fixed,
+    Param,
+    Range,
+    dump_param,
+    fail,
+    known_names,
+    parse_param,
+)
 
 DATA_SUFFIXES = (".npz", ".csv")
 SAMPLERS = ("tpe", "random", "qmc")
@@ -53,10 +75,9 @@ def _one_of(names: tuple[str, ...], what: str) -> AfterValidator:
 
 
 Int = Annotated[int, Strict()]
-Float = Annotated[float, Strict()]
+Float = Annotated[float, Strict(), AllowInfNan(False)]  # TOML has nan and inf; no key takes them
 Bool = Annotated[bool, Strict()]
 Str = Annotated[str, Strict()]
-Positive = Annotated[float, Strict(), Field(gt=0)]
 
 
 class _Section(BaseModel):
@@ -68,13 +89,22 @@ class StudySection(_Section):
 
     name: Annotated[Str, Field(min_length=1)] = "study"
     objective: Annotated[Str, _one_of(tuple(OBJECTIVES), "objective")] = "val_accuracy"
-    n_trials: Annotated[Int, Field(ge=1)] = 50
-    seed: Annotated[Int, Field(ge=0)] = 0
+    n_trials: Annotated[Int, Field(ge=1, le=MAX_TRIALS)] = 50
+    seed: Annotated[Int, Field(ge=0, le=MAX_SEED)] = 0
     sampler: Annotated[Str, _one_of(SAMPLERS, "sampler")] = "tpe"
     pruner: Annotated[Str, _one_of(PRUNERS, "pruner")] = "median"
-    time_budget: Positive | None = None
-    n_startup_trials: Annotated[Int, Field(ge=0)] | None = None
-    n_warmup_epochs: Annotated[Int, Field(ge=0)] | None = None
+    time_budget: Annotated[Float, Field(gt=0, le=MAX_DURATION_S)] | None = None
+    n_startup_trials: Annotated[Int, Field(ge=0, le=MAX_TRIALS)] | None = None
+    n_warmup_epochs: Annotated[Int, Field(ge=0, le=MAX_EPOCHS)] | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name_rule(cls, name: str, info: ValidationInfo) -> str:
+        # Checked for a name written in a spec file; a stored spec keeps the name it was created with.
+        problem = name_problem(name) if (info.context or {}).get("check_name") else None
+        if problem is not None:
+            raise fail(problem)
+        return name
 
     @property
     def direction(self) -> str:
@@ -116,10 +146,11 @@ class DataSection(_Section):
 class ModelSection(_Section):
     """`[model]`: hidden sizes and activation; the input and output sizes come from the data."""
 
-    hidden: tuple[Annotated[Int, Field(ge=1)], ...] = (128,)
+    hidden: Annotated[tuple[Annotated[Int, Field(ge=1, le=MAX_LAYER_WIDTH)], ...],
+                      Field(max_length=MAX_HIDDEN_LAYERS)] = (128,)
     activation: Annotated[Str, _one_of(ACTIVATIONS, "activation")] = "relu"
     bias: Annotated[Str, _one_of(BIASES, "bias")] = "zeros"
-    bias_value: Float = 0.0
+    bias_value: Annotated[Float, Field(ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)] = 0.0
 
     @property
     def n_layers(self) -> int:
@@ -139,9 +170,9 @@ class ModelSection(_Section):
 class TrainSection(_Section):
     """`[train]`: the length of a run and its numeric type."""
 
-    epochs: Annotated[Int, Field(ge=1)] = 30
-    batch_size: Annotated[Int, Field(ge=1)] = 64
-    clip_norm: Positive | None = None
+    epochs: Annotated[Int, Field(ge=1, le=MAX_EPOCHS)] = 30
+    batch_size: Annotated[Int, Field(ge=1, le=MAX_BATCH_SIZE)] = 64
+    clip_norm: Annotated[Float, Field(gt=0, le=MAX_MAGNITUDE)] | None = None
     dtype: Annotated[Str, _one_of(DTYPES, "dtype")] = "float32"
 
 

@@ -18,7 +18,9 @@ from the database: a worker on another machine reports a missing file through th
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 import tomllib
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from tuner.errors import SpecError
 from tuner.nn.data import BUILTIN_TASKS
+from tuner.study.limits import MAX_SPEC_BYTES
 from tuner.study.params import PerLayer, fail, known_names
 from tuner.study.sections import (
     OBJECTIVES,
@@ -134,9 +137,14 @@ def _message(error: dict) -> str:
     bounds = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
     if kind in bounds:
         limit = next(iter(ctx.values()))
-        return f"must be {bounds[kind]} {limit:g}, got {value!r}"
+        shown = int(limit) if float(limit).is_integer() else format(limit, "g")
+        return f"must be {bounds[kind]} {shown}, got {value!r}"
     if kind == "string_too_short":
         return f"must not be empty, got {value!r}"
+    if kind == "finite_number":
+        return f"must be a finite number, got {value!r}"
+    if kind == "too_long":
+        return f"must have at most {ctx['max_length']} entries, got {ctx['actual_length']}"
     return f"{error['msg']}, got {value!r}"
 
 
@@ -158,8 +166,11 @@ def parse_spec(text: str, *, source: str = "<string>", base_dir: str | Path | No
     """Parse and validate TOML text. Relative data paths resolve against `base_dir` (default: the cwd).
 
     `source` is how errors name the text; `source_path` is recorded in the spec (`load_spec` passes it).
-    The study name defaults to the file's stem when there is a file, else `study`.
+    The study name defaults to the file's stem when there is a file, else `study`; a name written in the
+    text must follow the study-name rule (`tuner.study.limits`). Text over MAX_SPEC_BYTES is refused.
     """
+    if len(text) > MAX_SPEC_BYTES or len(text.encode("utf-8", "surrogatepass")) > MAX_SPEC_BYTES:
+        raise SpecError(f"{source}: {_TOO_LARGE}")
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -173,11 +184,12 @@ def parse_spec(text: str, *, source: str = "<string>", base_dir: str | Path | No
     base = Path(base_dir).resolve() if base_dir is not None else Path.cwd()
     path = Path(source_path).resolve() if source_path is not None else None
     study = raw.get("study", {})
-    if isinstance(study, dict) and "name" not in study and path is not None:
+    named = isinstance(study, dict) and "name" in study
+    if isinstance(study, dict) and not named and path is not None:
         raw["study"] = {"name": path.stem, **study}
     raw.update(source_path=path, base_dir=base)
     try:
-        spec = StudySpec.model_validate(raw, context={"base_dir": base, "check_files": True})
+        spec = StudySpec.model_validate(raw, context={"base_dir": base, "check_files": True, "check_name": named})
     except ValidationError as exc:
         raise _spec_error(exc, source) from None
     return spec.model_copy(update={"raw_toml": text})
@@ -186,17 +198,47 @@ def parse_spec(text: str, *, source: str = "<string>", base_dir: str | Path | No
 def load_spec(path: str | Path) -> StudySpec:
     """Read and validate a spec file; errors name the file as given (`studies/x.toml: ...`)."""
     path = Path(path)
+    text = _read_spec_file(path)
+    return parse_spec(text, source=str(path), base_dir=path.resolve().parent, source_path=path)
+
+
+_TOO_LARGE = f"larger than the {MAX_SPEC_BYTES} bytes (1 MiB) a spec may hold"
+_NOT_REGULAR = {stat.S_IFDIR: "a directory", stat.S_IFIFO: "a FIFO", stat.S_IFCHR: "a character device",
+                stat.S_IFBLK: "a block device", stat.S_IFSOCK: "a socket"}
+
+
+def _read_spec_file(path: Path) -> str:
+    """The text of a spec file, at most MAX_SPEC_BYTES of it.
+
+    Anything but a regular file is refused before it is opened: opening a FIFO blocks until a writer
+    comes, and a device such as /dev/zero never ends. The file is then opened without blocking and
+    checked again, in case it was swapped for something else in between.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        _require_regular(path, path.stat().st_mode)
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
+            _require_regular(path, os.fstat(file.fileno()).st_mode)
+            data = file.read(MAX_SPEC_BYTES + 1)
+    except SpecError:
+        raise
     except FileNotFoundError:
         raise SpecError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise SpecError(f"{path}: is a directory, not a spec file") from None
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except ValueError as exc:  # a NUL byte in the path
+        raise SpecError(f"{path}: cannot read ({exc})") from None
+    if len(data) > MAX_SPEC_BYTES:
+        raise SpecError(f"{path}: {_TOO_LARGE}")
+    try:
+        return data.decode("utf-8")
     except UnicodeDecodeError:
         raise SpecError(f"{path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise SpecError(f"{path}: cannot read ({exc.strerror})") from None
-    return parse_spec(text, source=str(path), base_dir=path.resolve().parent, source_path=path)
+
+
+def _require_regular(path: Path, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = _NOT_REGULAR.get(stat.S_IFMT(mode), "not a regular file")
+        raise SpecError(f"{path}: is {kind}, not a spec file")
 
 
 def spec_from_dict(d: dict, *, source: str = "<stored spec>") -> StudySpec:

@@ -38,8 +38,20 @@ from tuner.storage import (
     stop_worker,
     touch_worker,
 )
-from tuner.storage.optuna_adapter import best_value, load_study, record_heartbeat, stored_user_attrs, trial_id
-from tuner.storage.records import fail_stale_workers, see_worker, study_exists, study_total, update_study
+from tuner.storage.optuna_adapter import (
+    best_value,
+    load_study,
+    record_heartbeat,
+    stored_user_attrs,
+    trial_id,
+)
+from tuner.storage.records import (
+    fail_stale_workers,
+    see_worker,
+    study_exists,
+    study_total,
+    update_study,
+)
 from tuner.storage.reserve import ensure_reserve, is_disk_full, release_reserve
 from tuner.storage.retry import RetryPolicy
 from tuner.study.catalog import load_study_record

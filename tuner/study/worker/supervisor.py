@@ -21,7 +21,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-from tuner.storage import ENV_VAR, finished_count, open_storage, optuna_storage, trial_state_counts
+from tuner.storage import (
+    ENV_VAR,
+    finished_count,
+    open_storage,
+    optuna_storage,
+    trial_state_counts,
+)
 from tuner.storage.optuna_adapter import best_value, load_study
 from tuner.study.worker.loop import Progress
 

@@ -23,7 +23,11 @@ from sqlalchemy.engine import URL
 
 from tuner.errors import StorageError, StudyDeletedError, TrialTimeoutError
 from tuner.storage.optuna_adapter import requeue
-from tuner.storage.retry import connection_reason, is_connection_error, is_database_error
+from tuner.storage.retry import (
+    connection_reason,
+    is_connection_error,
+    is_database_error,
+)
 from tuner.study.objective import WorkerStopping
 from tuner.study.worker.heartbeat import heartbeat
 from tuner.study.worker.interrupt import TrainingInterrupt
