@@ -60,7 +60,8 @@ def test_the_optimizer_table_is_what_each_optimizer_allocates(name):
         allocated = tracemalloc.get_traced_memory()[0]
     finally:
         tracemalloc.stop()
-    assert allocated / params.nbytes == pytest.approx(OPTIMIZER_COPIES[name], abs=0.05)
+    # the state arrays in full, and a scratch chunk of at most one more copy
+    assert OPTIMIZER_COPIES[name] - 1 <= allocated / params.nbytes <= OPTIMIZER_COPIES[name] + 0.01
 
 
 @pytest.mark.parametrize(("activation", "dtype"), [("relu", "float64"), ("linear", "float32")])

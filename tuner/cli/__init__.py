@@ -27,7 +27,7 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except TunerError as err:
-            typer.echo(f"error: {printable(str(err))}", err=True)
+            typer.echo(f"error: {printable(str(err))}", err=True)  # one line, never wrapped
             raise typer.Exit(err.exit_code) from None
         except typer.BadParameter as err:
             # A value out of its bounds or missing: one line like every other error, not a usage panel.

@@ -33,9 +33,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON documen
 # No markup and no emoji codes: what is printed holds user text (study names, paths, parameter names),
 # which must come out literally, and `[/]` in a name must not crash a command. User text also goes
 # through `printable`, so that it cannot carry terminal escape sequences.
-stderr = Console(stderr=True, highlight=False, markup=False, emoji=False,
+stderr = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True,
                  width=None if sys.stderr.isatty() else 160)
-stdout = Console(highlight=False, markup=False, emoji=False, width=None if sys.stdout.isatty() else 160)
+stdout = Console(highlight=False, markup=False, emoji=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 
 def storage_url(value: str | None) -> str:

@@ -35,9 +35,10 @@ from tuner.study.data import load_study_data
 from tuner.study.params import Choice, Fixed
 from tuner.study.spec import StudySpec
 
-# Arrays the size of the parameters that each optimizer allocates in `start` (tests/study/test_budget.py
-# measures them, so that this table follows the optimizers).
-OPTIMIZER_COPIES = {"sgd": 1, "momentum": 2, "nesterov": 3, "adagrad": 2, "rmsprop": 2, "rmsprop_nesterov": 5,
+# Arrays the size of the parameters that each optimizer allocates in `start`, at most: its state arrays,
+# plus one for its scratch (one chunk of its fused update, at most the whole array on a small net).
+# tests/study/test_budget.py measures them, so that this table follows the optimizers.
+OPTIMIZER_COPIES = {"sgd": 1, "momentum": 2, "nesterov": 4, "adagrad": 2, "rmsprop": 2, "rmsprop_nesterov": 5,
                     "adam": 3}
 # Float64 copies of the largest weight matrix alive at once while a scheme draws it, measured on a
 # 4096 x 4096 layer (peak RSS): QR's factors and workspace for orthogonal, argsort's keys for sparse.
