@@ -18,7 +18,7 @@ import optuna
 from sqlalchemy.engine import Engine
 
 from tuner.errors import StorageError, StudyNotFoundError
-from tuner.storage.engine import check_connection, is_sqlite_memory, make_engine
+from tuner.storage.engine import check_connection, check_server_timeouts, is_sqlite_memory, make_engine
 from tuner.storage.migrations import ensure_schema
 from tuner.storage.optuna_adapter import has_optuna_tables, load_study, optuna_storage
 from tuner.storage.records import StudyRecord, get_study
@@ -35,6 +35,7 @@ def connect(url: str, *, create: bool = False) -> Engine:
             raise StorageError(f"no database at {redact(parsed)}: {path} does not exist")
     engine = make_engine(parsed)
     check_connection(engine)
+    check_server_timeouts(engine)  # through a pooler, the server must give the timeouts itself
     return engine
 
 

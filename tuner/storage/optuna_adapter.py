@@ -25,7 +25,14 @@ from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from tuner.errors import StorageError, StudyNotFoundError
-from tuner.storage.engine import driver_reason, engine_kwargs, is_sqlite_memory, make_engine, process_cached
+from tuner.storage.engine import (
+    driver_reason,
+    driver_url,
+    engine_kwargs,
+    is_sqlite_memory,
+    make_engine,
+    process_cached,
+)
 from tuner.storage.url import parse_url, redact
 
 FINISHED = ("COMPLETE", "PRUNED")  # the states a study's total counts; a FAIL is retried, not counted
@@ -77,7 +84,7 @@ def _build_storage(
         try:
             return RDBStorage(
                 # RDBStorage runs str.format on the URL: braces (in a database name, say) must be doubled.
-                url=url.render_as_string(hide_password=False).replace("{", "{{").replace("}", "}}"),
+                url=driver_url(url).render_as_string(hide_password=False).replace("{", "{{").replace("}", "}}"),
                 engine_kwargs=engine_kwargs(url),
                 heartbeat_interval=heartbeat_interval,
                 grace_period=grace_period,
