@@ -37,10 +37,29 @@ def pgbouncer_settings(pool_size: int | None = None) -> dict[str, str]:
     return settings
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+def write_config(path: Path, server: str, settings: dict[str, str]) -> None:
+    """A pgbouncer.ini at `path` whose every database is on `server`'s host and port, with `settings`."""
+    url = make_url(server)
+    lines = ["[databases]", f"* = host={url.host} port={url.port or 5432}", "", "[pgbouncer]",
+             *(f"{k} = {v}" for k, v in settings.items())]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def here(port: int, auth_file: Path) -> dict[str, str]:
+    """The settings that put a PgBouncer on 127.0.0.1:`port`, logging to stderr, its users in `auth_file`."""
+    return {"listen_addr": "127.0.0.1", "listen_port": str(port), "unix_socket_dir": "", "logfile": "",
+            "pidfile": "", "auth_file": str(auth_file)}
+
+
+def as_user() -> list[str]:
+    """PgBouncer refuses to run as root: then it switches to `nobody`, after it has read its files."""
+    return ["-u", "nobody"] if os.geteuid() == 0 else []
 
 
 @contextlib.contextmanager
@@ -48,34 +67,31 @@ def pgbouncer(server: str, directory: Path, settings: dict[str, str]) -> Iterato
     """A PgBouncer in front of `server` (which trusts local connections) on a free port of 127.0.0.1.
 
     `settings` fill its [pgbouncer] section; where it listens, and its trust authentication of the server's
-    user, are set here. Yields the port. As root, it runs as `nobody` (PgBouncer refuses root); it reads its
-    files before it switches.
+    user, are set here. Yields the port.
     """
     binary = pgbouncer_binary()
     if binary is None:
         raise RuntimeError("no pgbouncer binary (apt-get install pgbouncer)")
-    url = make_url(server)
-    port = _free_port()
-    userlist = directory / "pgbouncer-users.txt"
-    userlist.write_text(f'"{url.username}" ""\n')
-    own = {"listen_addr": "127.0.0.1", "listen_port": str(port), "unix_socket_dir": "", "auth_type": "trust",
-           "auth_file": str(userlist), "logfile": "", "pidfile": ""}
-    lines = [f"* = host={url.host} port={url.port or 5432}", "", "[pgbouncer]",
-             *(f"{k} = {v}" for k, v in {**settings, **own}.items())]
+    port = free_port()
+    users = directory / "pgbouncer-users.txt"
+    users.write_text(f'"{make_url(server).username}" ""\n')
     config = directory / "pgbouncer.ini"
-    config.write_text("[databases]\n" + "\n".join(lines) + "\n")
-    log = (directory / "pgbouncer.log").open("w")
-    as_user = ["-u", "nobody"] if os.geteuid() == 0 else []
-    process = subprocess.Popen([binary, *as_user, str(config)], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        _wait_for_port(port, process, directory / "pgbouncer.log")
+    write_config(config, server, {**settings, **here(port, users), "auth_type": "trust"})
+    with running([binary, *as_user(), str(config)], port, directory / "pgbouncer.log"):
         yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
 
 
+@contextlib.contextmanager
+def running(command: list[str], port: int, log: Path, env: dict[str, str] | None = None) -> Iterator[None]:
+    """Run `command` (a PgBouncer, or what starts one) until it listens on `port`; stop it afterwards."""
+    with log.open("w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        try:
+            _wait_for_port(port, process, log)
+            yield
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
 def _wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

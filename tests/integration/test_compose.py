@@ -275,6 +275,37 @@ def test_a_missing_secret_file_stops_a_tuner_service_in_one_line(tmp_path):
                              "No such file or directory\n")
 
 
+def test_pgbouncer_takes_its_users_from_the_secret_and_checks_the_password(pg_url, tmp_path):
+    # The pgbouncer service's own entrypoint, its paths moved here: it writes the auth file from the secret
+    # and starts PgBouncer with compose/pgbouncer.ini (SCRAM for clients), in front of the local server.
+    import psycopg
+
+    bouncer = bench_module("pgbouncer")
+    binary = bouncer.pgbouncer_binary()
+    if binary is None:
+        pytest.skip("no pgbouncer binary (apt-get install pgbouncer)")
+    password = secrets.token_hex(16)
+    secret = _project(tmp_path, password)
+    port, users, config = bouncer.free_port(), tmp_path / "userlist.txt", tmp_path / "pgbouncer.ini"
+    bouncer.write_config(config, pg_url, {**bouncer.pgbouncer_settings(), **bouncer.here(port, users)})
+    script = interpolate(services()["pgbouncer"]["entrypoint"][2], {})
+    for there, here in ((SECRET, str(secret)), ("/tmp/userlist.txt", str(users)),
+                        ("/etc/pgbouncer/pgbouncer.ini", str(config)),
+                        ("exec pgbouncer", " ".join(["exec", binary, *bouncer.as_user()]))):
+        assert there in script
+        script = script.replace(there, here)
+    user = make_url(pg_url).username
+    env = dict(os.environ, POSTGRES_USER=user)
+    with bouncer.running(["/bin/sh", "-c", script], port, tmp_path / "pgbouncer.log", env=env):
+        assert users.stat().st_mode & 0o077 == 0  # the auth file is its owner's alone
+        conninfo = f"host=127.0.0.1 port={port} dbname={make_url(pg_url).database} user={user}"
+        with psycopg.connect(conninfo, password=password, connect_timeout=5) as connection:
+            assert connection.execute("SELECT 1").fetchone() == (1,)
+        with pytest.raises(psycopg.OperationalError, match="SASL authentication failed"):
+            psycopg.connect(conninfo, password="wrong", connect_timeout=5)
+    assert password not in (tmp_path / "pgbouncer.log").read_text()
+
+
 @pytest.mark.slow
 def test_every_services_command_and_healthcheck_runs_here(pg_url, pgbouncer_url, write_spec, tmp_path):
     s = services()

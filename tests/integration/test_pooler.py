@@ -6,7 +6,10 @@ fresh PostgreSQL database, and skips when the binary is absent. bench/load.py --
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import sys
 import threading
 import time
 
@@ -105,3 +108,30 @@ def test_a_pooled_database_without_the_timeouts_is_refused_in_one_line(pg_url, p
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert "have statement_timeout = 0, tuner needs 2min: run 'tuner db upgrade'" in result.stderr
+
+
+HOLD_AND_WAIT = """
+import sys, time
+from tuner.storage import make_engine, study_lock
+with study_lock(make_engine(sys.argv[1]), "study"):
+    print("held", flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.mark.slow
+def test_a_paused_lock_holder_behind_pgbouncer_stalls_the_others_for_at_most_the_idle_timeout(pgbouncer_url):
+    # The server ends the holder's idle transaction after 15 s (its claim lock with it); PgBouncer drops the
+    # paused client, and the next try of a waiter succeeds.
+    url = pgbouncer_url()
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_AND_WAIT, url], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        os.kill(holder.pid, signal.SIGSTOP)
+        started = time.monotonic()
+        with study_lock(make_engine(url), "study"):
+            waited = time.monotonic() - started
+    finally:
+        holder.kill()
+        holder.wait(timeout=10)
+    assert 10 < waited < 15 + 5, waited

@@ -277,12 +277,13 @@ def store_session_defaults(engine: Engine) -> None:
 def check_server_timeouts(engine: Engine) -> None:
     """Through a pooler, refuse a server whose sessions lack tuner's timeouts (StorageError naming one).
 
-    The values are compared as the server writes them: `set_config` in a transaction rolled back returns
-    the wanted value in the server's own units, as `current_setting` returns the value in force.
+    The values are compared as the server writes them: `set_config(..., true)` returns the wanted value in
+    the server's own units (and holds only for this transaction), as `current_setting` returns the value
+    in force.
     """
     if not through_pooler(engine):
         return
-    with engine.begin() as connection:  # the values set here are local to this transaction
+    with engine.begin() as connection:
         for name in SERVER_TIMEOUTS:
             have, want = connection.execute(text("SELECT current_setting(:n), set_config(:n, :v, true)"),
                                             {"n": name, "v": PG_SESSION[name]}).one()
