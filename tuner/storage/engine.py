@@ -16,9 +16,8 @@ network is noticed in about 25 s (10 s idle, then 3 probes 5 s apart) by the ser
 
 Through PgBouncer (the URL says so with `?pooler=pgbouncer`, tuner's own parameter, removed before the
 driver sees the URL) sessions cannot carry libpq's `options`: PgBouncer refuses unknown startup
-parameters, and ignoring them would silently drop the timeouts. The server gives them instead: `tuner db
-upgrade` stores `PG_SESSION` as the role's defaults in the database (`store_session_defaults`), and
-`check_server_timeouts` refuses a pooled database whose sessions lack them. psycopg's automatic
+parameters, and ignoring them would silently drop the timeouts. The server gives them instead (see
+`session_defaults`). psycopg's automatic
 server-side prepared statements are turned off there: in transaction mode the next statement may run on
 another server connection, which never saw the PREPARE (PgBouncer before 1.21).
 """
@@ -55,8 +54,6 @@ PG_SESSION = {
 
 POOLER_PARAM = "pooler"  # `?pooler=pgbouncer`: a connection pooler stands between tuner and PostgreSQL
 POOLERS = ("pgbouncer",)
-# What the server must set itself for a pooled session; the keepalives are the pooler's own settings then.
-SERVER_TIMEOUTS = ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")
 
 _DRIVER_HINTS = {
     "postgresql": "postgresql+psycopg:// (pip install 'tuner[postgres]')",
@@ -257,40 +254,3 @@ def driver_reason(err: BaseException, url: URL) -> str:
         reason = reason.replace(str(url.password), "***")
     return reason
 
-
-def store_session_defaults(engine: Engine) -> None:
-    """Store `PG_SESSION` as the defaults of the connecting role in its database (PostgreSQL only).
-
-    A session through PgBouncer cannot carry them in libpq's `options`; with these defaults the server
-    gives every new session of the role in this database the same timeouts (sessions already open keep
-    theirs). A role may always change its own defaults; other roles and databases are left alone.
-    """
-    if engine.dialect.name != "postgresql":
-        return
-    with engine.begin() as connection:
-        database = connection.execute(text("SELECT current_database()")).scalar()
-        quoted = connection.dialect.identifier_preparer.quote(database)
-        for name, value in PG_SESSION.items():  # our constants: no user text reaches this SQL
-            connection.execute(text(f"ALTER ROLE CURRENT_USER IN DATABASE {quoted} SET {name} = '{value}'"))
-
-
-def check_server_timeouts(engine: Engine) -> None:
-    """Through a pooler, refuse a server whose sessions lack tuner's timeouts (StorageError naming one).
-
-    The values are compared as the server writes them: `set_config(..., true)` returns the wanted value in
-    the server's own units (and holds only for this transaction), as `current_setting` returns the value
-    in force.
-    """
-    if not through_pooler(engine):
-        return
-    with engine.begin() as connection:
-        for name in SERVER_TIMEOUTS:
-            have, want = connection.execute(text("SELECT current_setting(:n), set_config(:n, :v, true)"),
-                                            {"n": name, "v": PG_SESSION[name]}).one()
-            if have != want:
-                raise StorageError(
-                    f"the PostgreSQL sessions behind the pooler of {redact(engine.url)} have {name} = {have}, "
-                    f"tuner needs {want}: run 'tuner db upgrade' once, which stores tuner's timeouts for the "
-                    "role in this database (open server connections of a running PgBouncer get them after "
-                    "RECONNECT on its admin console, or a restart)"
-                )

@@ -18,10 +18,11 @@ import optuna
 from sqlalchemy.engine import Engine
 
 from tuner.errors import StorageError, StudyNotFoundError
-from tuner.storage.engine import check_connection, check_server_timeouts, is_sqlite_memory, make_engine
+from tuner.storage.engine import check_connection, is_sqlite_memory, make_engine
 from tuner.storage.migrations import ensure_schema
 from tuner.storage.optuna_adapter import has_optuna_tables, load_study, optuna_storage
 from tuner.storage.records import StudyRecord, get_study
+from tuner.storage.session_defaults import check_server_timeouts
 from tuner.storage.url import parse_url, redact
 
 

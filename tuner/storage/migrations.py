@@ -25,9 +25,10 @@ from sqlalchemy.schema import SchemaItem
 
 import tuner
 from tuner.errors import SchemaError
-from tuner.storage.engine import check_connection, make_engine, store_session_defaults
+from tuner.storage.engine import check_connection, make_engine
 from tuner.storage.locks import study_lock
 from tuner.storage.optuna_adapter import optuna_storage
+from tuner.storage.session_defaults import store_session_defaults
 from tuner.storage.tables import PREFIX
 from tuner.storage.url import redact
 
