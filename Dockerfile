@@ -1,6 +1,8 @@
 # tuner: workers, migrations and the dashboard, from one image.
-#   docker compose build         (see docker-compose.yml and README "Docker")
-FROM python:3.11-slim
+#   docker compose build         (see docker-compose.yml and README "docker-compose")
+# The base image is pinned to the exact Python the tests run on, and every Python dependency to the exact
+# version in constraints.txt (README "docker-compose" says how to refresh it).
+FROM python:3.11.7-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -9,11 +11,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# What pip needs to build the package: metadata, the package, the migrations shipped inside it.
-COPY pyproject.toml README.md ./
+# What pip needs to build the package: metadata, the pins, the package, the migrations shipped inside it.
+COPY pyproject.toml README.md constraints.txt ./
 COPY tuner ./tuner
 COPY alembic ./alembic
-RUN pip install ".[postgres]"
+RUN pip install -c constraints.txt ".[postgres]"
 
 # The example specs, so `tuner study create studies/<spec>.toml` works in the container.
 COPY studies ./studies

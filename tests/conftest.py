@@ -11,10 +11,13 @@ and TUNER_TEST_MYSQL (default mysql+pymysql://root@127.0.0.1:3306/test).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import secrets
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import sqlalchemy
@@ -26,6 +29,7 @@ from tuner.storage import dispose_engines, redact
 PG_SERVER = os.environ.get("TUNER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 MYSQL_SERVER = os.environ.get("TUNER_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test")
 PG_FIXTURES = {"pg_server_url", "pg_url"}
+BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -112,6 +116,43 @@ def pg_url(pg_server_url: str) -> Iterator[str]:
     with _scratch_database(pg_server_url, 'CREATE DATABASE "{name}"', 'DROP DATABASE IF EXISTS "{name}"',
                            before_drop=terminate) as url:
         yield url
+
+
+def bench_module(name: str) -> ModuleType:
+    """A script of bench/ imported as a module (bench/ goes on the path, as when the script runs)."""
+    if str(BENCH) not in sys.path:
+        sys.path.insert(0, str(BENCH))
+    return importlib.import_module(name)
+
+
+@pytest.fixture
+def pgbouncer_url(pg_url: str, tmp_path: Path) -> Iterator[Callable[..., str]]:
+    """`start(pool_size=None)` starts a real PgBouncer (compose/pgbouncer.ini's settings: transaction mode)
+    in front of `pg_url` on a free port and returns the URL through it, with `?pooler=pgbouncer`.
+
+    `tuner db upgrade` has stored tuner's session timeouts for the role first, as docker-compose's
+    migration does before PgBouncer starts. Skips when Debian's `pgbouncer` is not installed.
+    """
+    from tuner.storage import upgrade
+
+    bouncer = bench_module("pgbouncer")
+    if bouncer.pgbouncer_binary() is None:
+        pytest.skip("no pgbouncer binary (apt-get install pgbouncer)")
+    upgrade(pg_url)
+    urls: list[str] = []
+    with contextlib.ExitStack() as stack:
+
+        def start(pool_size: int | None = None) -> str:
+            directory = tmp_path / f"pgbouncer-{len(urls)}"
+            directory.mkdir()
+            port = stack.enter_context(bouncer.pgbouncer(pg_url, directory, bouncer.pgbouncer_settings(pool_size)))
+            url = make_url(pg_url).set(host="127.0.0.1", port=port, query={"pooler": "pgbouncer"})
+            urls.append(url.render_as_string(hide_password=False))
+            return urls[-1]
+
+        yield start
+        for url in urls:
+            dispose_engines(url)
 
 
 @pytest.fixture(scope="session")

@@ -35,6 +35,15 @@ class StorageError(TunerError):
     """The database cannot be reached or used."""
 
 
+class DatabaseUnavailableError(StorageError):
+    """The database was lost for longer than the caller's patience: starting again later may succeed.
+
+    Exit code 75 (EX_TEMPFAIL of sysexits.h), so that a supervisor can restart on it and stop on 1.
+    """
+
+    exit_code = 75
+
+
 class SchemaError(StorageError):
     """The project's tables are missing, behind, or ahead of the code."""
 

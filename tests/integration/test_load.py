@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-pytestmark = pytest.mark.slow
+from tests.conftest import bench_module
 
-_spec = importlib.util.spec_from_file_location("bench_load", Path(__file__).parents[2] / "bench" / "load.py")
-load = importlib.util.module_from_spec(_spec)
-sys.modules["bench_load"] = load  # dataclasses look their module up
-_spec.loader.exec_module(load)
+pytestmark = pytest.mark.slow
+load = bench_module("load")
 
 
 @pytest.mark.postgres

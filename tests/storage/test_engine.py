@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from tuner.errors import StorageError
 from tuner.storage import check_connection, make_engine, optuna_storage
+from tuner.storage.engine import driver_url, engine_kwargs
 
 
 def test_an_engine_is_cached_per_url(sqlite_url):
@@ -94,3 +95,40 @@ def test_optuna_storage_takes_a_password_with_braces_and_percent(pg_url):
     study = optuna.create_study(study_name="braces", storage=storage)
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
     assert len(optuna.load_study(study_name="braces", storage=storage).trials) == 1
+
+
+def test_a_pooled_url_sends_no_startup_options_and_prepares_no_statement():
+    pooled = engine_kwargs("postgresql+psycopg://bob@pgbouncer:6432/tuner?pooler=pgbouncer")["connect_args"]
+    assert "options" not in pooled  # PgBouncer refuses libpq's `options`
+    assert pooled["prepare_threshold"] is None  # psycopg's automatic PREPARE breaks in transaction mode
+    assert pooled["keepalives_idle"] == 10 and pooled["application_name"].startswith("tuner pid ")
+    direct = engine_kwargs("postgresql+psycopg://bob@db/tuner")["connect_args"]
+    assert "-c statement_timeout=120s" in direct["options"] and "prepare_threshold" not in direct
+
+
+def test_the_driver_never_sees_the_pooler_parameter():
+    url = "postgresql+psycopg://bob:s3cret@127.0.0.1:1/tuner?pooler=pgbouncer"
+    engine = make_engine(url)
+    assert engine.url.query == {"pooler": "pgbouncer"}  # kept, for whatever is built from engine.url
+    assert driver_url(url).query == {}  # what Optuna's own engine is given
+    with pytest.raises(StorageError) as info:
+        check_connection(engine)
+    assert "refused" in str(info.value).lower()  # not libpq's "invalid connection option"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql+psycopg://bob:s3cret@h/db?pooler=pgcat",
+         "postgresql+psycopg://bob:***@h/db?pooler=pgcat: unknown pooler=pgcat; the one tuner knows is pooler=pgbouncer"),
+        ("sqlite:///x.db?pooler=pgbouncer",
+         "sqlite:///x.db?pooler=pgbouncer: pooler=pgbouncer is for postgresql+psycopg:// URLs only"),
+        ("postgresql+psycopg://bob:s3cret@h/db?pooler=pgbouncer&options=-c%20work_mem%3D64MB",
+         "PgBouncer refuses libpq's 'options' parameter; remove it from the URL"),
+    ],
+)
+def test_a_bad_pooler_url_is_one_storage_error(url, message):
+    with pytest.raises(StorageError) as info:
+        make_engine(url)
+    assert message in str(info.value)
+    assert "s3cret" not in str(info.value)

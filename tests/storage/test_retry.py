@@ -17,7 +17,7 @@ from sqlalchemy.exc import (
     ProgrammingError,
 )
 
-from tuner.errors import StorageError
+from tuner.errors import DatabaseUnavailableError, StorageError
 from tuner.storage.retry import RetryPolicy, connection_reason, is_connection_error
 
 URL = make_url("postgresql+psycopg://tuner:s3cret-pw@db.example.org:5432/tuner")
@@ -82,6 +82,7 @@ def test_past_the_patience_it_gives_up_with_one_line_that_hides_the_password():
     assert clock.sleeps == [0.5, 1.0, 2.0, 4.0]
     assert len(calls) == 5
     message = str(caught.value)
+    assert isinstance(caught.value, DatabaseUnavailableError) and caught.value.exit_code == 75  # EX_TEMPFAIL
     assert message.startswith("lost the database connection for 10 s while claiming a trial: ")
     assert "server closed the connection unexpectedly" in message and "s3cret-pw" not in message
     assert "\n" not in message

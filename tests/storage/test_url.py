@@ -76,6 +76,60 @@ def test_text_that_is_not_a_url_is_refused():
         resolve_url("tuner.db")
 
 
+@pytest.fixture
+def password_file(tmp_path, monkeypatch):
+    """Write the secret file and point TUNER_DB_PASSWORD_FILE at it."""
+    path = tmp_path / "db_password"
+
+    def write(content: str | bytes) -> str:
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        monkeypatch.setenv("TUNER_DB_PASSWORD_FILE", str(path))
+        return str(path)
+
+    return write
+
+
+def test_the_password_comes_from_the_file_without_its_line_break(password_file):
+    password_file("p{x}%@y\n")
+    resolved = make_url(resolve_url("postgresql+psycopg://bob@db:5432/tuner"))
+    assert resolved.password == "p{x}%@y" and resolved.host == "db"
+    assert redact(resolve_url("postgresql+psycopg://bob@db:5432/tuner")) == "postgresql+psycopg://bob:***@db:5432/tuner"
+
+
+def test_the_same_password_in_the_url_and_the_file_is_fine(password_file):
+    # `tuner worker --jobs N` hands its children the resolved URL, and they see the file too
+    password_file("s3cret\n")
+    assert make_url(resolve_url("postgresql+psycopg://bob:s3cret@db/tuner")).password == "s3cret"
+
+
+def test_a_sqlite_url_ignores_the_password_file(password_file):
+    password_file("s3cret")
+    assert resolve_url("sqlite:///x.db") == "sqlite:///x.db"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read the database password from TUNER_DB_PASSWORD_FILE={path}: No such file or directory"),
+        ("\n", "the database password file TUNER_DB_PASSWORD_FILE={path} is empty"),
+        (b"\xff\xfe", "the database password file TUNER_DB_PASSWORD_FILE={path} is not UTF-8 text"),
+        ("other\n", "postgresql+psycopg://bob:***@db/tuner has a password and TUNER_DB_PASSWORD_FILE={path} another"),
+    ],
+)
+def test_a_bad_password_file_is_one_storage_error_without_the_secret(password_file, tmp_path, monkeypatch,
+                                                                     content, message):
+    if content is None:
+        path = str(tmp_path / "missing")
+        monkeypatch.setenv("TUNER_DB_PASSWORD_FILE", path)
+    else:
+        path = password_file(content)
+    with pytest.raises(StorageError) as info:
+        resolve_url("postgresql+psycopg://bob:s3cret@db/tuner" if content == "other\n" else
+                    "postgresql+psycopg://bob@db/tuner")
+    assert str(info.value).startswith(message.format(path=path))
+    assert "s3cret" not in str(info.value) and "other" not in str(info.value).replace("another", "")
+
+
 # ---- every form a secret can take -------------------------------------------------------------------
 
 SECRET = "s3cr3t-Pw"

@@ -1,7 +1,8 @@
 """Where studies live: URLs and engines, the project's tables and migrations, records, locks, and Optuna.
 
     url             resolve_url, redact, parse_url
-    engine          make_engine, check_connection (small pools, timeouts, one cache per process)
+    engine          make_engine, check_connection (small pools, timeouts, one cache per process; ?pooler=)
+    session_defaults the session timeouts kept by the server, for sessions through PgBouncer
     tables          tuner_studies, tuner_curves, tuner_workers (SQLAlchemy Core)
     migrations      the Alembic history in `tuner_alembic_version`; ensure_schema before any use
     records         one transaction per read or write of the tables above

@@ -13,6 +13,13 @@ timeouts and TCP keepalives on both ends (see `PG_SESSION`): a statement runs at
 lock is waited for at most 30 s, a transaction left idle (its process paused) is ended by the server
 after 15 s, which releases its locks (the claim lock included), and a peer that vanished from the
 network is noticed in about 25 s (10 s idle, then 3 probes 5 s apart) by the server and the client alike.
+
+Through PgBouncer (the URL says so with `?pooler=pgbouncer`, tuner's own parameter, removed before the
+driver sees the URL) sessions cannot carry libpq's `options`: PgBouncer refuses unknown startup
+parameters, and ignoring them would silently drop the timeouts. The server gives them instead (see
+`session_defaults`). psycopg's automatic
+server-side prepared statements are turned off there: in transaction mode the next statement may run on
+another server connection, which never saw the PREPARE (PgBouncer before 1.21).
 """
 
 from __future__ import annotations
@@ -45,6 +52,9 @@ PG_SESSION = {
     "idle_in_transaction_session_timeout": f"{IDLE_IN_TRANSACTION_S}s",
     **{f"tcp_keepalives_{k}": str(v) for k, v in KEEPALIVE.items()},
 }
+
+POOLER_PARAM = "pooler"  # `?pooler=pgbouncer`: a connection pooler stands between tuner and PostgreSQL
+POOLERS = ("pgbouncer",)
 
 _DRIVER_HINTS = {
     "postgresql": "postgresql+psycopg:// (pip install 'tuner[postgres]')",
@@ -79,6 +89,8 @@ def engine_kwargs(url: str | URL) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"pool_size": POOL_SIZE, "max_overflow": MAX_OVERFLOW, "pool_pre_ping": True}
     if backend == "postgresql" and parsed.get_driver_name() in ("psycopg", "psycopg2"):
         kwargs["connect_args"] = _postgresql_connect_args(parsed)
+        if pooler(parsed) is not None:
+            kwargs["connect_args"] = _pooled_connect_args(kwargs["connect_args"], parsed)
     elif parsed.get_driver_name() in ("pymysql", "mysqldb"):
         kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
     return kwargs
@@ -99,6 +111,46 @@ def _postgresql_connect_args(url: URL) -> dict[str, Any]:
         "options": f"{settings} {own}" if own else settings,
         "application_name": url.query.get("application_name") or f"tuner pid {os.getpid()}",
     }
+
+
+def pooler(url: str | URL) -> str | None:
+    """The pooler the URL goes through (`postgresql+psycopg://...?pooler=pgbouncer`), or None.
+
+    An unknown pooler, or one on another database than PostgreSQL, raises StorageError naming the value.
+    """
+    parsed = parse_url(url)
+    value = parsed.query.get(POOLER_PARAM)
+    if value is None:
+        return None
+    if value not in POOLERS:
+        raise StorageError(f"{redact(parsed)}: unknown {POOLER_PARAM}={value}; the one tuner knows is "
+                           f"{POOLER_PARAM}=pgbouncer")
+    if parsed.get_backend_name() != "postgresql":
+        raise StorageError(f"{redact(parsed)}: {POOLER_PARAM}={value} is for postgresql+psycopg:// URLs only")
+    return value
+
+
+def driver_url(url: str | URL) -> URL:
+    """The URL without tuner's own `pooler` parameter, for an engine built elsewhere (Optuna's)."""
+    parsed = parse_url(url)
+    return parsed.difference_update_query([POOLER_PARAM]) if pooler(parsed) else parsed
+
+
+def through_pooler(engine: Engine) -> bool:
+    """Whether the engine's connections go through a pooler (its URL keeps the `pooler` parameter)."""
+    return pooler(engine.url) is not None
+
+
+def _pooled_connect_args(args: dict[str, Any], url: URL) -> dict[str, Any]:
+    """The connect arguments without libpq's `options` (the server's role defaults replace them), and, for
+    psycopg 3, without automatic prepared statements. Options the URL itself gives are refused."""
+    if url.query.get("options"):
+        raise StorageError(f"{redact(url)}: PgBouncer refuses libpq's 'options' parameter; remove it from the "
+                           "URL (the session settings come from 'tuner db upgrade' through a pooler)")
+    pooled = {k: v for k, v in args.items() if k != "options"}
+    if url.get_driver_name() == "psycopg":
+        pooled["prepare_threshold"] = None
+    return pooled
 
 
 def make_engine(url: str | URL) -> Engine:
@@ -136,6 +188,7 @@ def dispose_engines(url: str | URL | None = None) -> None:
 
 
 def _create_engine(url: URL) -> Engine:
+    through = pooler(url)  # a bad `pooler` value fails before SQLAlchemy warns about the parameter
     try:
         engine = sqlalchemy.create_engine(url, **engine_kwargs(url))
     except NoSuchModuleError:
@@ -148,7 +201,14 @@ def _create_engine(url: URL) -> Engine:
             f"the driver of {redact(url)} is not installed ({err}); install it or use {hint}"
         ) from None
     configure_sqlite(engine, foreign_keys=True)
+    if through is not None:
+        # engine.url keeps the parameter, so that whatever is built from it knows of the pooler too
+        event.listen(engine, "do_connect", _drop_pooler_param)
     return engine
+
+
+def _drop_pooler_param(dialect: Any, record: ConnectionPoolEntry, cargs: tuple, cparams: dict[str, Any]) -> None:
+    cparams.pop(POOLER_PARAM, None)  # tuner's own: libpq would refuse an unknown connection parameter
 
 
 def configure_sqlite(engine: Engine, *, foreign_keys: bool) -> None:

@@ -24,6 +24,7 @@ from tuner.storage.engine import check_connection, is_sqlite_memory, make_engine
 from tuner.storage.migrations import ensure_schema
 from tuner.storage.optuna_adapter import has_optuna_tables, load_study, optuna_storage
 from tuner.storage.records import StudyRecord, get_study
+from tuner.storage.session_defaults import check_server_timeouts
 from tuner.storage.url import parse_url, redact
 
 
@@ -41,6 +42,7 @@ def open_database(url: str, *, create: bool = False) -> Engine:
         _check_sqlite_path(parsed, create=create)
     engine = make_engine(parsed)
     check_connection(engine)
+    check_server_timeouts(engine)  # through a pooler, the server must give the timeouts itself
     return engine
 
 

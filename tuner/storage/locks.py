@@ -10,7 +10,9 @@ across processes and the study total is exact. No wait is unbounded, and no hold
   `idle_in_transaction_session_timeout` (`max_hold_s`, 15 s by default): a holder paused by SIGSTOP, a
   sleeping laptop or a dead network loses the lock when the server ends its session, and the fleet goes
   on. A transaction-level lock also works through PgBouncer in transaction mode, where session-level
-  locks do not.
+  locks do not. Through a pooler (`?pooler=pgbouncer`), the lock is tried without waiting
+  (`pg_try_advisory_xact_lock`), and a worker sleeps between tries outside any transaction: a waiter
+  must not pin one of the pooler's server connections (see `_poll_for_lock`).
 - MySQL / MariaDB: `GET_LOCK` on a name derived from the same hash, in 1 s attempts; the holding session
   has a `wait_timeout` of `max_hold_s`, after which the server closes it and releases the lock.
 - SQLite (one machine by nature): `flock` on `<database file>.lock`, polled without blocking (flock
@@ -28,20 +30,23 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
 
 from sqlalchemy import text
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, RootTransaction
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from tuner.errors import StorageError
-from tuner.storage.engine import IDLE_IN_TRANSACTION_S, is_sqlite_memory
+from tuner.storage.engine import IDLE_IN_TRANSACTION_S, is_sqlite_memory, through_pooler
 from tuner.storage.url import redact
 
 ATTEMPT_S = 1.0  # one bounded wait for the lock; `stop()` is asked between attempts
 SQLITE_POLL_S = 0.02
+POLL_FIRST_S = 0.01  # through a pooler: the first sleep between tries of the lock
+_jitter = random.Random()
 
 _local_locks: dict[str, threading.Lock] = {}
 _local_guard = threading.Lock()
@@ -120,22 +125,9 @@ def _postgresql_lock(engine: Engine, study_name: str, stop: Callable[[], bool],
                      max_hold_s: float | None) -> Iterator[HeldLock]:
     key = lock_key(study_name)
     hold_ms = "0" if max_hold_s is None else str(int(max_hold_s * 1000))
+    take = _poll_for_lock if through_pooler(engine) else _wait_for_lock
     with engine.connect() as connection:
-        transaction = connection.begin()
-        connection.execute(text("SELECT set_config('idle_in_transaction_session_timeout', :ms, true), "
-                                "set_config('lock_timeout', :wait, true)"),
-                           {"ms": hold_ms, "wait": str(int(ATTEMPT_S * 1000))})
-        while True:
-            try:
-                with connection.begin_nested():  # a timed-out attempt rolls back to here, not the whole
-                    connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-                break
-            except OperationalError as err:
-                if not _lock_timed_out(err):
-                    raise
-                if stop():
-                    transaction.rollback()
-                    raise _interrupted(study_name) from None
+        transaction = take(connection, key, hold_ms, stop, study_name)
         try:
             yield HeldLock(connection)
         except BaseException:
@@ -149,6 +141,53 @@ def _postgresql_lock(engine: Engine, study_name: str, stop: Callable[[], bool],
                 f"the lock of study '{study_name}' was lost: the database ended the session that held it "
                 "(the process was paused or cut off while holding it)"
             ) from None
+
+
+def _begin(connection: Connection, hold_ms: str) -> RootTransaction:
+    """A transaction whose idle time is bounded by `hold_ms` and whose lock waits last one attempt."""
+    transaction = connection.begin()
+    connection.execute(text("SELECT set_config('idle_in_transaction_session_timeout', :ms, true), "
+                            "set_config('lock_timeout', :wait, true)"),
+                       {"ms": hold_ms, "wait": str(int(ATTEMPT_S * 1000))})
+    return transaction
+
+
+def _wait_for_lock(connection: Connection, key: int, hold_ms: str, stop: Callable[[], bool],
+                   study_name: str) -> RootTransaction:
+    """Wait for the lock in one transaction, in bounded attempts; returns the transaction that holds it."""
+    transaction = _begin(connection, hold_ms)
+    while True:
+        try:
+            with connection.begin_nested():  # a timed-out attempt rolls back to here, not the whole
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+            return transaction
+        except OperationalError as err:
+            if not _lock_timed_out(err):
+                raise
+            if stop():
+                transaction.rollback()
+                raise _interrupted(study_name) from None
+
+
+def _poll_for_lock(connection: Connection, key: int, hold_ms: str, stop: Callable[[], bool],
+                   study_name: str) -> RootTransaction:
+    """Through a pooler: try the lock in short transactions and sleep between tries outside any.
+
+    A waiting transaction pins one of the pooler's few server connections; with more waiters than
+    server connections, the holder would wait for a connection its claim needs while the waiters wait
+    for its lock. The sleeps grow from 10 ms to ATTEMPT_S, each drawn at random below its bound (full
+    jitter), so that the waiters do not try in step.
+    """
+    bound = POLL_FIRST_S
+    while True:
+        transaction = _begin(connection, hold_ms)
+        if connection.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}).scalar():
+            return transaction
+        transaction.rollback()  # the pooler hands the server connection to someone else meanwhile
+        if stop():
+            raise _interrupted(study_name)
+        time.sleep(_jitter.uniform(0, bound))
+        bound = min(ATTEMPT_S, 2 * bound)
 
 
 @contextlib.contextmanager

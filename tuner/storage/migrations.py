@@ -28,6 +28,7 @@ from tuner.errors import SchemaError
 from tuner.storage.engine import check_connection, make_engine
 from tuner.storage.locks import study_lock
 from tuner.storage.optuna_adapter import optuna_storage
+from tuner.storage.session_defaults import store_session_defaults
 from tuner.storage.tables import PREFIX
 from tuner.storage.url import redact
 
@@ -94,10 +95,12 @@ def tuner_tables(engine: Engine) -> list[str]:
 
 def upgrade(url: str | URL, revision: str = "head") -> None:
     """Migrate the database at `url` up to `revision` (default: the newest); create Optuna's tables too,
-    so that no command that only reads ever needs to create them."""
+    so that no command that only reads ever needs to create them. On PostgreSQL, store tuner's session
+    timeouts as the role's defaults in the database, for sessions that come through PgBouncer."""
     engine = make_engine(url)
     check_connection(engine)
     _run(engine, command.upgrade, revision, optuna_tables=True)
+    store_session_defaults(engine)
 
 
 def downgrade(url: str | URL, revision: str) -> None:

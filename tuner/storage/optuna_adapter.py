@@ -38,6 +38,7 @@ from tuner.errors import StorageError, StudyNotFoundError
 from tuner.storage.engine import (
     configure_sqlite,
     driver_reason,
+    driver_url,
     engine_kwargs,
     is_sqlite_memory,
     make_engine,
@@ -102,7 +103,7 @@ def _rdb_storage(
         try:
             return RDBStorage(
                 # RDBStorage runs str.format on the URL: braces (in a database name, say) must be doubled.
-                url=url.render_as_string(hide_password=False).replace("{", "{{").replace("}", "}}"),
+                url=driver_url(url).render_as_string(hide_password=False).replace("{", "{{").replace("}", "}}"),
                 engine_kwargs=engine_kwargs(url),
                 heartbeat_interval=heartbeat_interval,
                 grace_period=grace_period,

@@ -4,7 +4,8 @@
 shutting down or restarting, too many connections, a lock or statement timeout, a serialization failure
 or deadlock, SQLite's "database is locked". Everything else a database raises is permanent (a dropped
 table, a full disk, a malformed or read-only file, a permission): retrying it for a minute per trial would
-only hide it, so `RetryPolicy` raises it at once as one StorageError line (`is_database_error` finds it).
+only hide it, so `RetryPolicy` raises it at once as one StorageError line (`is_database_error` finds it);
+a healing error that outlasts the patience becomes a DatabaseUnavailableError (exit code 75).
 The classes follow PostgreSQL's SQLSTATE codes (class 08 connection exceptions, 57P0x shutdowns, 53300,
 55P03, 57014, 40001, 40P01), MySQL's client and server error numbers, and SQLite's result codes as its
 messages say them.
@@ -29,7 +30,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
-from tuner.errors import StorageError
+from tuner.errors import DatabaseUnavailableError, StorageError
 from tuner.storage.engine import driver_reason
 
 DB_PATIENCE_S = 60.0  # how long a worker keeps retrying a lost database before it gives up
@@ -125,7 +126,7 @@ class RetryPolicy:
                 raise
             if not is_connection_error(err):
                 raise StorageError(f"the database failed while {what}: {connection_reason(err, self.url)}") from None
-            raise StorageError(
+            raise DatabaseUnavailableError(
                 f"lost the database connection for {self.patience:g} s while {what}: "
                 f"{connection_reason(err, self.url)}; start the worker again when the database is back"
             ) from None

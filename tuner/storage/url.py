@@ -1,6 +1,8 @@
 """Which database to use, and how to print its URL without a secret.
 
 The URL comes from `--storage`, else `$TUNER_STORAGE`, else `sqlite:///tuner.db` in the working directory.
+Its password may come from a file instead, named by `$TUNER_DB_PASSWORD_FILE` (the `*_FILE` convention of
+container secrets: an environment variable shows in `docker inspect`, a mounted file does not).
 Anything printed (errors, logs, CLI output, reports) goes through `redact`: no secret reaches a terminal
 or a page, whatever the form of the text it came in.
 """
@@ -11,6 +13,7 @@ import os
 import re
 from collections.abc import Iterator
 from urllib.parse import quote, unquote_plus
+from pathlib import Path
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -19,6 +22,7 @@ from tuner.errors import StorageError
 from tuner.text import printable
 
 ENV_VAR = "TUNER_STORAGE"
+PASSWORD_FILE_VAR = "TUNER_DB_PASSWORD_FILE"
 DEFAULT_URL = "sqlite:///tuner.db"
 HIDDEN = "***"
 
@@ -41,13 +45,39 @@ def resolve_url(value: str | None) -> str:
     """The storage URL: `value` (the --storage option), else $TUNER_STORAGE, else sqlite:///tuner.db.
 
     Empty strings count as unset. The URL is checked (`parse_url`) so a malformed one fails here, once.
+    With $TUNER_DB_PASSWORD_FILE set, a database URL gets its password from that file (see
+    `password_from_file`).
     """
     for candidate in (value, os.environ.get(ENV_VAR)):
         if candidate is not None and candidate.strip():
             url = candidate.strip()
-            parse_url(url)
-            return url
+            parsed = parse_url(url)
+            path = os.environ.get(PASSWORD_FILE_VAR, "").strip()
+            if not path or parsed.get_backend_name() == "sqlite":
+                return url
+            return password_from_file(parsed, path).render_as_string(hide_password=False)
     return DEFAULT_URL
+
+
+def password_from_file(url: URL, path: str) -> URL:
+    """`url` with the password read from the file at `path` (trailing line breaks removed, as the
+    PostgreSQL image reads its POSTGRES_PASSWORD_FILE).
+
+    An unreadable or empty file, or a URL that holds another password already, raises StorageError naming
+    the variable and the path; the password itself is never part of a message.
+    """
+    where = f"{PASSWORD_FILE_VAR}={path}"
+    try:
+        password = Path(path).read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as err:
+        raise StorageError(f"cannot read the database password from {where}: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise StorageError(f"the database password file {where} is not UTF-8 text") from None
+    if not password:
+        raise StorageError(f"the database password file {where} is empty")
+    if url.password is not None and str(url.password) != password:
+        raise StorageError(f"{redact(url)} has a password and {where} another: give the password in one place")
+    return url.set(password=password)
 
 
 def parse_url(url: str | URL) -> URL:
