@@ -31,6 +31,12 @@ class SpecError(TunerError, ValueError):
     exit_code = 2
 
 
+class OptionError(TunerError, ValueError):
+    """An option of a command or a library call is out of its domain (`heartbeat_interval must be ...`)."""
+
+    exit_code = 2
+
+
 class StorageError(TunerError):
     """The database cannot be reached or used."""
 

@@ -88,10 +88,11 @@ def test_all_sql_text_is_constant_and_values_are_bound():
 
 
 def test_the_one_formatted_pragma_sets_the_busy_timeout_of_every_sqlite_connection(sqlite_url):
-    from tuner.storage import make_engine
+    from tuner.storage import ensure_schema, make_engine
     from tuner.storage.engine import SQLITE_BUSY_TIMEOUT_S
 
     assert isinstance(SQLITE_BUSY_TIMEOUT_S, int)  # the formatted value is a constant integer, never input
+    ensure_schema(make_engine(sqlite_url), create_if_empty=True)  # tuner's file: WAL
     with make_engine(sqlite_url).connect() as connection:
         timeout = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
         journal = connection.exec_driver_sql("PRAGMA journal_mode").scalar()

@@ -19,10 +19,22 @@ def test_an_engine_is_cached_per_url(sqlite_url):
     assert make_engine(sqlite_url) is make_engine(sqlite_url)
 
 
-def test_a_sqlite_file_uses_wal_and_a_busy_timeout(sqlite_url):
+def test_a_sqlite_file_uses_wal_once_tuner_made_its_schema_and_always_a_busy_timeout(sqlite_url):
+    import sqlite3
+
+    from tuner.storage import ensure_schema
+
+    path = sqlite_url.removeprefix("sqlite:///")
+    sqlite3.connect(path).close()  # a file someone else made: reading it with tuner changes nothing
     with make_engine(sqlite_url).connect() as connection:
-        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert connection.execute(text("PRAGMA busy_timeout")).scalar() == 60_000
+        pragmas = [connection.execute(text(f"PRAGMA {p}")).scalar() for p in ("journal_mode", "busy_timeout",
+                                                                               "synchronous")]
+    assert pragmas == ["delete", 60_000, 2]  # FULL sync in the rollback-journal mode
+    ensure_schema(make_engine(sqlite_url), create_if_empty=True)
+    with make_engine(sqlite_url).connect() as connection:
+        pragmas = [connection.execute(text(f"PRAGMA {p}")).scalar() for p in ("journal_mode", "busy_timeout",
+                                                                               "synchronous", "foreign_keys")]
+    assert pragmas == ["wal", 60_000, 1, 1]  # WAL with NORMAL sync; tuner's own engine enforces foreign keys
 
 
 def test_the_pool_is_small_and_pre_pings(sqlite_url):

@@ -233,13 +233,24 @@ def _sqlite_on_connect(dbapi_connection: DBAPIConnection, connection_record: Con
 def _sqlite_settings(dbapi_connection: DBAPIConnection, connection_record: ConnectionPoolEntry) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_S * 1000}")
-    # WAL lets readers (the dashboard, `study list`) work while a worker writes; it is stored in the file.
-    cursor.execute("PRAGMA journal_mode = WAL")
     # In WAL mode, NORMAL syncs at checkpoints instead of at every commit: still never corrupt, but a power
     # loss may drop the last commits. Each commit's fsync was most of a trial's bookkeeping (2-3 ms each,
-    # ~30 commits per trial), and a tuning study can afford to lose its last trial to a power cut.
-    cursor.execute("PRAGMA synchronous = NORMAL")
+    # ~30 commits per trial), and a tuning study can afford to lose its last trial to a power cut. In the
+    # rollback-journal mode NORMAL is not safe, so a file tuner did not make (`use_wal`) keeps FULL.
+    if cursor.execute("PRAGMA journal_mode").fetchone()[0] == "wal":
+        cursor.execute("PRAGMA synchronous = NORMAL")
     cursor.close()
+
+
+def use_wal(engine: Engine) -> None:
+    """Switch a SQLite file tuner writes its schema into to WAL: readers (the dashboard, `study list`) then
+    never wait for a writer. It is stored in the file, so it is done once, when the schema is made: a
+    command that only reads never writes the file's header."""
+    if engine.url.get_backend_name() != "sqlite" or is_sqlite_memory(engine.url):
+        return
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA journal_mode = WAL")
+    engine.dispose()  # connections made before keep the FULL sync they were given
 
 
 def check_connection(engine: Engine) -> None:

@@ -25,7 +25,7 @@ from sqlalchemy.schema import SchemaItem
 import tuner
 from alembic import command
 from tuner.errors import SchemaError
-from tuner.storage.engine import check_connection, make_engine
+from tuner.storage.engine import check_connection, make_engine, use_wal
 from tuner.storage.locks import study_lock
 from tuner.storage.optuna_adapter import optuna_storage
 from tuner.storage.session_defaults import store_session_defaults
@@ -115,6 +115,7 @@ def _run(engine: Engine, step: Callable[[Config, str], None], revision: str, *, 
     try:
         with study_lock(engine, _SCHEMA_LOCK, max_hold_s=None):
             if optuna_tables:
+                use_wal(engine)
                 optuna_storage(engine.url, create_tables=True)
             _migrate(engine, step, revision)
     except CommandError as err:
@@ -155,6 +156,7 @@ def ensure_schema(engine: Engine, *, create_if_empty: bool = False) -> None:
         # failed: alembic_version"), so whoever sees tuner's tables at head knows Optuna's are there too.
         with study_lock(engine, _SCHEMA_LOCK, max_hold_s=None):
             if current_revision(engine) is None and not tuner_tables(engine):
+                use_wal(engine)
                 optuna_storage(engine.url, create_tables=True)
                 _migrate(engine, command.upgrade, "head")
         return ensure_schema(engine)

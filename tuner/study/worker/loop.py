@@ -54,6 +54,7 @@ from tuner.storage.records import (
 )
 from tuner.storage.reserve import ensure_reserve, is_disk_full, release_reserve
 from tuner.storage.retry import RetryPolicy
+from tuner.study.budget import DataShape, check_training_memory
 from tuner.study.catalog import load_study_record
 from tuner.study.data import load_study_data
 from tuner.study.objective import make_objective
@@ -159,6 +160,7 @@ class Worker:
             update_study(self.engine, self.name, n_trials=self.options.n_trials)
             self.total = self.options.n_trials
         data = load_study_data(self.spec)
+        check_training_memory(self.spec, DataShape.of(data))  # refused here, not by five failed trials
         storage = optuna_storage(self.url, heartbeat_interval=self.options.heartbeat_interval,
                                  grace_period=self.options.grace_period)
         index = len(list_workers(self.engine, self.name))

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from tuner.errors import OptionError
 from tuner.storage.retry import DB_PATIENCE_S
+from tuner.study.limits import MAX_DURATION_S, MAX_GRACE_S, MAX_HEARTBEAT_S, MAX_TRIALS
 
 
 @dataclass(frozen=True)
@@ -20,6 +22,19 @@ class WorkerOptions:
     poll_interval: float = 1.0  # wait between claims while the rest of the total runs elsewhere
     max_failures: int = 5
     db_patience: float = DB_PATIENCE_S
+
+    def __post_init__(self) -> None:
+        """Every option within the bounds the CLI gives it (`tuner.study.limits`): a library caller too must
+        not reach an overflowing timer or a day-long heartbeat."""
+        bounds = {"n_trials": (1, MAX_TRIALS), "threads": (1, 4096), "timeout": (0, MAX_DURATION_S),
+                  "heartbeat_interval": (1, MAX_HEARTBEAT_S), "grace_period": (1, MAX_GRACE_S),
+                  "poll_interval": (0, 3600), "max_failures": (1, MAX_TRIALS), "db_patience": (0, MAX_DURATION_S)}
+        for name, (low, high) in bounds.items():
+            value = getattr(self, name)
+            if value is None and name in ("n_trials", "threads", "timeout"):
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
+                raise OptionError(f"{name} must be a number in [{low}, {high}], got {value!r}")
 
 
 @dataclass(frozen=True)
