@@ -45,6 +45,7 @@ from tuner.storage.retry import DB_PATIENCE_S, RetryPolicy, connection_reason, i
 from tuner.study.catalog import load_study_spec
 from tuner.study.data import load_study_data
 from tuner.study.objective import WorkerStopping, make_objective
+from tuner.study.share import share_hook
 from tuner.study.space import make_pruner, make_sampler
 from tuner.study.worker.claim import claim_trial
 from tuner.study.worker.heartbeat import heartbeat
@@ -153,6 +154,7 @@ class Worker:
                                 pruner=make_pruner(self.spec))
         self.objective = make_objective(self.spec, data, write_curve=self._write_curve, stop=self.stop,
                                         guard=self.interrupt.writing)
+        self._before_ask = share_hook(self.spec)
 
     def _loop(self) -> None:
         started = time.monotonic()
@@ -161,7 +163,8 @@ class Worker:
                 self.report.reason = "timeout"
                 return
             grace = self.options.grace_period
-            claim = self.db(lambda: claim_trial(self.study, self.engine, self.total, grace), what="claiming a trial")
+            claim = self.db(lambda: claim_trial(self.study, self.engine, self.total, grace, self._before_ask),
+                            what="claiming a trial")
             if claim.trial is None:
                 if claim.finished >= self.total:
                     self.report.reason = "done"
