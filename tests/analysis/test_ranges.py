@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import optuna
 import pandas as pd
@@ -81,3 +82,22 @@ def test_progress_and_the_equal_budget_by_hand():
                                                    "value": [math.nan], "diverged": [False]})])
     failed_only.attrs["maximize"] = True
     assert optimizer_summary(failed_only).attrs["equal_budget"] == 0  # c has not finished a trial yet
+
+
+def test_grouped_tpe_keeps_a_widened_range_inside_its_old_bounds():
+    # Why a pressed range is widened in a new study and not in place: TPE with group=True (tuner's
+    # sampler) keeps the first distribution it saw for a parameter name, so after widening x from 0.1..10
+    # to 0.1..100 it still samples below 10, although the optimum (x = 30) lies beyond.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = optuna.samplers.TPESampler(seed=0, multivariate=True, group=True, n_startup_trials=10)
+    study = optuna.create_study(sampler=sampler)
+
+    def objective(trial: optuna.Trial, high: float) -> float:
+        x = trial.suggest_float("x", 0.1, high, log=True)
+        y = trial.suggest_float("y", 0.1, 10.0, log=True)
+        return (math.log(x) - math.log(30)) ** 2 + math.log(y) ** 2
+
+    study.optimize(lambda t: objective(t, 10.0), n_trials=20)
+    study.optimize(lambda t: objective(t, 100.0), n_trials=20)
+    assert max(t.params["x"] for t in study.trials[20:]) <= 10.0

@@ -17,23 +17,27 @@ Reading a sweep, after it has ended (so the smoothing may look ahead and has no 
     edge  = ε at the first k > k* with s_k > (1 + RISE)·s_k*     the loss is RISE = 20% above its minimum
 
 If the loss turns non-finite before that, the edge is the rate of that step; if it never rises, the edge
-is eps_max (and the note says so). On a quadratic with curvature L, plain gradient descent is stable for
-ε < 2/L and the edge lands just above 2/L (the error grows by |1 − εL| per step), for momentum
-(Alg. 8.2) just above 2(1 + α)/L: tests/probe/test_lr.py checks both on a linear regression whose
-Hessian is known.
+is eps_max (and the note says so).
+
+On a quadratic with curvature L gradient descent is stable iff ε < 2/L, heavy-ball momentum (Alg. 8.2)
+iff ε < 2(1 + α)/L. The edge lands near that limit but not on it: the centred window sees a blow-up
+coming up to half a decade early and minibatch noise starts it early, while after ε ≈ 1/L has nearly
+cancelled the steepest direction, the error needs some steps to grow back. tests/probe/test_lr.py checks
+limit/3 < edge < 2·limit on a linear regression whose Hessian is known (SGD, and momentum with α = 0.5;
+with α = 0.9 the loss oscillates, and rises, well before the limit).
 
 `repeats` sweeps from fresh models (a factory) or from the same parameters (a model), each with its own
-minibatch order; the probe's edge is their median (of log ε), and the suggested ε0 is edge / 10: on five
-study specs the best ε0 of a 30-epoch run with the linear decay of eq. 8.14 lies between edge/60 and
-edge/2, and a tenth of the edge loses the least accuracy over them (bench/RESULTS.md, "Learning-rate
-probe").
+minibatch order; the probe's edge is their median (of log ε), and the suggested ε0 is edge / 10: the best
+ε0 of a full run with the linear decay of eq. 8.14 lies below the edge, by a factor that differs from
+problem to problem, and a tenth of it gave the smallest loss of accuracy over five study specs (measured
+against a grid of full runs: bench/RESULTS.md, "Learning-rate probe"). The search around it, not the
+suggestion alone, finds the rate (`tuner.study.autos`).
 
 Why not the classic reading (fastai's `lr_find`, and this module before): it smooths with a causal
 exponential moving average (β = 0.98, bias-corrected) whose lag of about β/(1−β) = 49 steps is half of a
 100-step sweep, so its minimum sits where the raw loss is already climbing; fastai divides that minimum by
 10 to make up for it. A centred average has no lag, and the edge, where the loss rises again, is sharper
-than the bottom of a flat valley: across study seeds it moved by a median of x1.3 where the minimum moved
-by x1.6 (same sweeps).
+than the bottom of a flat valley.
 """
 
 from __future__ import annotations
