@@ -1,20 +1,25 @@
-"""Heuristic vs search: does the init-scale guess (LSUV) make the per-layer init-scale search cheaper?
+"""Heuristic vs search: does `"auto"` (the probes as anchors of the search) beat a wide search at the same
+budget?
 
-For each spec and seed, three ways to pick the per-layer init scales, every other hyperparameter fixed
-(one optimizer, one eps0) so that the comparison is about the init scale alone:
+For each spec and seed, two studies of N trials each, with the spec's sampler (TPE as in the spec,
+seeded with the study's seed; the seed also sets the data split and every trial's training), the real
+objective (`make_objective`) in an in-memory Optuna study, no pruner and no time budget:
 
-  (a) wide      a TPE search over a wide log range per layer (default 0.05 .. 20), no guess;
-  (b) guess     the guess alone: one trial at the LSUV multipliers;
-  (c) centred   a TPE search over guess/4 .. guess*4 per layer, warm-started with the guess (enqueued first,
-                so trial 0 of (c) is (b)).
+  wide   eps0 and init_scale as ranges a user writes without probes: the specs' own ranges before
+         `"auto"` became their default (WIDE_EPS0 below; init_scale 0.25 .. 4 per layer, log), every other
+         key of the spec unchanged;
+  auto   eps0 = "auto" and init_scale = "auto": the probes run (their wall time is measured), the ranges
+         are anchored on their results (`tuner.study.autos`) and the probes' picks are queued first
+         (`tuner.study.warm_start`).
 
-Trials use the real objective (`tuner.study.objective.make_objective`) in in-memory Optuna studies (no
-storage cost), no pruner and no time budget. Reported: the best validation metric after 5, 10, 20 and 40
-trials (mean ± std over seeds), the trials (c) needs to reach (a)'s best after the last checkpoint, and
-the guess's cost as a fraction of one trial's time.
+Reported per spec: the best value after 1, 5, 10, 20 and 40 trials (mean ± standard error over seeds),
+the trials auto needs to reach wide's 40-trial best (per seed and median), the probes' time as a share of
+the auto study's training time (the sum of its trials' durations), the probe plan (sweeps x steps per
+optimizer) and the diverged (pruned) trials.
 
-    OMP_NUM_THREADS=1 python bench/heuristic_vs_search.py studies/deep-tanh.toml --seeds 5 --trials 40
-    python bench/heuristic_vs_search.py studies/mnist1d-mlp.toml --epochs 20 --json out.json
+    OPENBLAS_NUM_THREADS=1 nice -n 5 python bench/heuristic_vs_search.py studies/deep-tanh.toml --seeds 5
+    python bench/heuristic_vs_search.py studies/mnist1d-mlp.toml --epochs 30 --json mnist1d.json
+    python bench/heuristic_vs_search.py --summarise deep-tanh.json mnist1d.json     # tables from saved runs
 """
 
 from __future__ import annotations
@@ -24,57 +29,80 @@ import json
 import math
 import statistics
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import optuna
-from tuner.probe.study import resolve_spec_autos, warm_start_params
+import threadpoolctl
 
+from tuner.nn.data import Dataset
+from tuner.study.autos import resolve_spec_autos
+from tuner.study.data import load_study_data
 from tuner.study.objective import make_objective
-from tuner.study.params import AUTO, Fixed, PerLayer, Range
-from tuner.study.space import direction, make_sampler
+from tuner.study.params import AUTO, PerLayer, Range
+from tuner.study.space import make_sampler
 from tuner.study.spec import StudySpec, load_spec
-from tuner.study.worker import load_study_data
+from tuner.study.warm_start import warm_start_trials
+
+WIDE_EPS0 = {"digits-mlp": (1e-4, 1.0), "mnist1d-mlp": (1e-4, 0.5), "deep-tanh": (1e-4, 0.3)}  # the specs' ranges
+DEFAULT_WIDE_EPS0 = (1e-4, 1.0)
+CHECKPOINTS = (1, 5, 10, 20, 40)
 
 
-def fixed_spec(spec: StudySpec, args: argparse.Namespace, seed: int) -> StudySpec:
-    """The spec with everything but the init scales fixed, the study's seed set, no pruner or budget."""
-    search = {"optimizer": Fixed(args.optimizer), "eps0": Fixed(args.eps0), "init_scale_shared": False}
-    if args.optimizer in ("momentum", "nesterov"):
-        search["alpha"] = Fixed(args.alpha)
-    study = {"seed": seed, "pruner": "none", "time_budget": None}
-    if args.startup is not None:
-        study["n_startup_trials"] = args.startup
-    update = {"search": spec.search.model_copy(update=search), "study": spec.study.model_copy(update=study)}
+def bench_spec(base: StudySpec, seed: int, args: argparse.Namespace) -> StudySpec:
+    """The spec with the study's seed set, no pruner, no time budget, and the epochs override."""
+    study = base.study.model_copy(update={"seed": seed, "pruner": "none", "time_budget": None,
+                                          "n_trials": args.trials})  # the probe budget follows the study size
+    update = {"study": study}
     if args.epochs is not None:
-        update["train"] = spec.train.model_copy(update={"epochs": args.epochs})
-    return spec.model_copy(update=update)
+        update["train"] = base.train.model_copy(update={"epochs": args.epochs})
+    return base.model_copy(update=update)
 
 
-def with_scales(spec: StudySpec, scale) -> StudySpec:  # noqa: ANN001 - a [search] value
-    return spec.model_copy(update={"search": spec.search.model_copy(update={"init_scale": scale})})
+def with_search(spec: StudySpec, **values: object) -> StudySpec:
+    return spec.model_copy(update={"search": spec.search.model_copy(update=values)})
 
 
-def run_study(spec: StudySpec, data, n_trials: int, enqueue: dict | None = None) -> tuple[list[float], list[float], dict]:  # noqa: ANN001
-    """Values (NaN for a pruned/diverged trial), wall times and the best trial's parameters of `n_trials`
-    trials in an in-memory study."""
-    study = optuna.create_study(direction=direction(spec), sampler=make_sampler(spec), pruner=optuna.pruners.NopPruner())
-    if enqueue:
-        study.enqueue_trial(enqueue)
+def run_study(spec: StudySpec, data: Dataset, n_trials: int, queued: list[tuple[dict, dict]]) -> list[dict]:
+    """Each trial's value (NaN when pruned: diverged), duration and parameters, in order."""
+    study = optuna.create_study(direction=spec.study.direction, sampler=make_sampler(spec),
+                                pruner=optuna.pruners.NopPruner())
+    for params, user_attrs in queued:
+        study.enqueue_trial(params, user_attrs=user_attrs)
     study.optimize(make_objective(spec, data), n_trials=n_trials, catch=())
-    values, seconds = [], []
-    for t in study.trials:
-        values.append(t.value if t.state == optuna.trial.TrialState.COMPLETE else math.nan)
-        seconds.append((t.datetime_complete - t.datetime_start).total_seconds())
-    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    return values, seconds, study.best_trial.params if complete else {}
+    return [
+        {
+            "value": t.value if t.state == optuna.trial.TrialState.COMPLETE else math.nan,
+            "seconds": (t.datetime_complete - t.datetime_start).total_seconds(),
+            "config": t.user_attrs.get("config"),
+        }
+        for t in study.trials
+    ]
+
+
+def run_seed(base: StudySpec, seed: int, args: argparse.Namespace) -> dict:
+    spec = bench_spec(base, seed, args)
+    data = load_study_data(spec)
+    low, high = WIDE_EPS0.get(base.study.name, DEFAULT_WIDE_EPS0)
+    init = PerLayer(tuple(Range(args.wide_init[0], args.wide_init[1], log=True) for _ in range(spec.model.n_layers)))
+    wide = run_study(with_search(spec, eps0=Range(low, high, log=True), init_scale=init), data, args.trials, [])
+    started = time.perf_counter()
+    resolved, init_rec, lr_rec = resolve_spec_autos(with_search(spec, eps0=AUTO, init_scale=AUTO), data)
+    probe_seconds = time.perf_counter() - started
+    auto = run_study(resolved, data, args.trials, warm_start_trials(resolved, init_rec, lr_rec))
+    return {
+        "seed": seed, "wide": wide, "auto": auto, "probe_seconds": probe_seconds,
+        "plan": [lr_rec["repeats"], lr_rec["steps"]],
+        "guess": init_rec["multipliers"],
+        "suggestions": {o: r["suggestion"] for o, r in lr_rec["optimizers"].items()},
+        "edges": {o: r["edge"] for o, r in lr_rec["optimizers"].items()},
+    }
 
 
 def best_after(values: list[float], k: int, maximize: bool) -> float:
     finite = [v for v in values[:k] if math.isfinite(v)]
-    if not finite:
-        return math.nan
-    return max(finite) if maximize else min(finite)
+    return (max(finite) if maximize else min(finite)) if finite else math.nan
 
 
 def trials_to_reach(values: list[float], target: float, maximize: bool) -> int | None:
@@ -85,113 +113,89 @@ def trials_to_reach(values: list[float], target: float, maximize: bool) -> int |
     return None
 
 
-def mean_std(xs: list[float]) -> str:
+def mean_se(xs: list[float]) -> tuple[float, float]:
     xs = [x for x in xs if math.isfinite(x)]
     if not xs:
-        return "-"
-    sd = statistics.stdev(xs) if len(xs) > 1 else 0.0
-    return f"{statistics.mean(xs):.4f} ± {sd:.4f}"
+        return math.nan, math.nan
+    return statistics.mean(xs), (statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else 0.0)
 
 
-def bench_spec(path: str, args: argparse.Namespace) -> dict:
-    base = load_spec(path)
-    data = load_study_data(base)
-    maximize = direction(base) == "maximize"
-    n_layers = base.model.n_layers
-    wide = PerLayer(tuple(Range(args.wide_low, args.wide_high, log=True) for _ in range(n_layers)))
-    runs = []
-    for seed in range(args.seeds):
-        spec = fixed_spec(base, args, seed)
-        started = time.perf_counter()
-        resolved, init_rec, _ = resolve_spec_autos(with_scales(spec, AUTO), data)
-        probe_seconds = time.perf_counter() - started
-        enqueue = warm_start_params(resolved, init_rec, None)
-        a_values, a_seconds, a_best = run_study(with_scales(spec, wide), data, args.trials)
-        c_values, c_seconds, c_best = run_study(resolved, data, args.trials, enqueue)
-        run = {
-            "seed": seed,
-            "guess": init_rec["multipliers"],
-            "guess_seconds": init_rec["seconds"],
-            "probe_seconds": probe_seconds,
-            "wide": a_values,
-            "centred": c_values,
-            "trial_seconds": a_seconds + c_seconds,
-            "wide_best_params": a_best,
-            "centred_best_params": c_best,
-        }
-        runs.append(run)
-        print(f"{base.study.name} seed {seed}: wide best {best_after(a_values, args.trials, maximize):.4f}, "
-              f"guess {c_values[0]:.4f}, centred best {best_after(c_values, args.trials, maximize):.4f}, "
-              f"guess {init_rec['seconds'] * 1000:.1f} ms, trial {statistics.median(a_seconds + c_seconds):.2f} s",
-              flush=True)
-    return {"spec": path, "study": base.study.name, "objective": base.study.objective, "maximize": maximize,
-            "epochs": fixed_spec(base, args, 0).train.epochs, "runs": runs}
-
-
-def _scales(params: dict) -> str:
-    keys = sorted((k for k in params if k.startswith("init_scale_")), key=lambda k: int(k.rsplit("_", 1)[1]))
-    return ", ".join(f"{params[k]:.3g}" for k in keys) or "-"
-
-
-def summarise(result: dict, checkpoints: list[int], trials: int) -> str:
-    maximize, runs = result["maximize"], result["runs"]
+def summarise(result: dict) -> str:
+    maximize, runs, n = result["maximize"], result["runs"], result["trials"]
+    values = {arm: [[t["value"] for t in r[arm]] for r in runs] for arm in ("wide", "auto")}
     lines = [
-        f"### {result['study']} ({result['objective']}, {result['epochs']} epochs, {len(runs)} seeds)",
+        f"### {result['study']} ({result['objective']}, {result['epochs']} epochs, {len(runs)} seeds, {n} trials)",
         "",
-        "| trials | (a) wide search | (b) guess alone | (c) centred + warm start |",
+        "| trials | wide | auto | auto − wide (± SE of the difference) |",
         "| ---: | --- | --- | --- |",
     ]
-    guess = mean_std([r["centred"][0] for r in runs])
-    for k in [c for c in checkpoints if c <= trials]:
-        a = mean_std([best_after(r["wide"], k, maximize) for r in runs])
-        c = mean_std([best_after(r["centred"], k, maximize) for r in runs])
-        lines.append(f"| {k} | {a} | {guess} | {c} |")
-    reach = []
-    for r in runs:
-        n = trials_to_reach(r["centred"], best_after(r["wide"], trials, maximize), maximize)
-        reach.append(str(n) if n is not None else f">{trials}")
-    diverged_a = sum(not math.isfinite(v) for r in runs for v in r["wide"])
-    diverged_c = sum(not math.isfinite(v) for r in runs for v in r["centred"])
-    trial_s = statistics.median(  # completed trials only: a diverged one stops early
-        s for r in runs for s, v in zip(r["trial_seconds"], r["wide"] + r["centred"]) if math.isfinite(v)
-    )
-    guess_s = statistics.median(r["guess_seconds"] for r in runs)
+    sign = 1 if maximize else -1
+    for k in (c for c in CHECKPOINTS if c <= n):
+        w = [best_after(v, k, maximize) for v in values["wide"]]
+        a = [best_after(v, k, maximize) for v in values["auto"]]
+        (wm, ws), (am, as_) = mean_se(w), mean_se(a)
+        diff = mean_se([x - y for x, y in zip(a, w, strict=True)])
+        verdict = "better" if sign * diff[0] > diff[1] else "worse" if sign * diff[0] < -diff[1] else "within 1 SE"
+        lines.append(f"| {k} | {wm:.4f} ± {ws:.4f} | {am:.4f} ± {as_:.4f} | {diff[0]:+.4f} ± {diff[1]:.4f} ({verdict}) |")
+    reach = [trials_to_reach(a, best_after(w, n, maximize), maximize) for w, a in zip(values["wide"], values["auto"],
+                                                                                     strict=True)]
+    shown = [str(r) if r is not None else f">{n}" for r in reach]
+    median = statistics.median([r if r is not None else n + 1 for r in reach])
+    shares = [r["probe_seconds"] / sum(t["seconds"] for t in r["auto"]) for r in runs]
+    diverged = {arm: sum(not math.isfinite(v) for vs in values[arm] for v in vs) for arm in values}
     lines += [
         "",
-        f"- trials (c) needs to reach (a)'s {trials}-trial best, per seed: {', '.join(reach)}",
-        f"- diverged trials: (a) {diverged_a} of {trials * len(runs)}, (c) {diverged_c} of {trials * len(runs)}",
-        f"- guess: {guess_s * 1000:.1f} ms (median) = {100 * guess_s / trial_s:.2f}% of one trial "
-        f"({trial_s:.2f} s, median of the completed trials)",
-        "- guessed multipliers (seed 0): " + ", ".join(f"{m:.3g}" for m in runs[0]["guess"]),
-        "- (a)'s best multipliers (seed 0): " + _scales(runs[0]["wide_best_params"]),
-        "- (c)'s best multipliers (seed 0): " + _scales(runs[0]["centred_best_params"]),
+        f"- trials auto needs to reach wide's {n}-trial best, per seed: {', '.join(shown)} "
+        f"(median {median if median <= n else f'>{n}'})",
+        f"- probes: {100 * statistics.mean(shares):.2f}% of the auto study's training time (mean; max "
+        f"{100 * max(shares):.2f}%), {runs[0]['plan'][0]} sweep(s) x {runs[0]['plan'][1]} steps per optimizer",
+        f"- diverged (pruned) trials: wide {diverged['wide']}, auto {diverged['auto']} of {n * len(runs)}",
+        "- the probes' picks (trial 1 of auto): " + ", ".join(f"{v[0]:.4f}" for v in values["auto"]),
+        "- suggested eps0 per seed: " + "; ".join(
+            ", ".join(f"{o} {s:.3g}" for o, s in r["suggestions"].items()) for r in runs),
     ]
     return "\n".join(lines)
 
 
+def blas() -> str:
+    info = [(i.get("internal_api"), i.get("version"), i.get("architecture"), i.get("num_threads"))
+            for i in threadpoolctl.threadpool_info()]
+    return "; ".join(f"{api} {version} {arch}, {threads} thread(s)" for api, version, arch, threads in info)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("specs", nargs="*", default=["studies/deep-tanh.toml", "studies/mnist1d-mlp.toml"])
+    parser.add_argument("specs", nargs="*", default=["studies/deep-tanh.toml"])
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--epochs", type=int, default=None, help="override train.epochs (default: the spec's)")
-    parser.add_argument("--optimizer", default="momentum")
-    parser.add_argument("--eps0", type=float, default=0.01)
-    parser.add_argument("--alpha", type=float, default=0.9)
-    parser.add_argument("--startup", type=int, default=None, help="TPE random startup trials (default: the spec's)")
-    parser.add_argument("--wide-low", type=float, default=0.05)
-    parser.add_argument("--wide-high", type=float, default=20.0)
-    parser.add_argument("--checkpoints", default="5,10,20,40")
-    parser.add_argument("--json", type=Path, default=None, help="write every trial's value here")
+    parser.add_argument("--wide-init", type=float, nargs=2, default=(0.25, 4.0), metavar=("LOW", "HIGH"))
+    parser.add_argument("--json", type=Path, default=None, help="write every trial here")
+    parser.add_argument("--summarise", type=Path, nargs="*", default=None, help="print tables from saved JSON")
     args = parser.parse_args()
+    if args.summarise:
+        for path in args.summarise:
+            for result in json.loads(path.read_text())["results"]:
+                print(summarise(result), end="\n\n")
+        return
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    checkpoints = [int(c) for c in args.checkpoints.split(",")]
-    results = [bench_spec(path, args) for path in args.specs]
+    warnings.simplefilter("ignore", UserWarning)  # a queued value outside a range is clipped, and says so
+    results = []
+    for path in args.specs:
+        base = load_spec(path)
+        runs = []
+        for seed in range(args.seeds):
+            runs.append(run_seed(base, seed, args))
+            print(f"{base.study.name} seed {seed} done", flush=True)
+        results.append({"spec": path, "study": base.study.name, "objective": base.study.objective,
+                        "maximize": base.study.direction == "maximize", "trials": args.trials,
+                        "epochs": args.epochs or base.train.epochs, "runs": runs})
     if args.json is not None:
-        args.json.write_text(json.dumps({"args": vars(args) | {"json": str(args.json)}, "results": results}))
+        args.json.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "blas": blas(),
+                                         "results": results}))
+    print(f"BLAS: {blas()}")
     for result in results:
-        print()
-        print(summarise(result, checkpoints, args.trials))
+        print(summarise(result), end="\n\n")
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ def test_report_of_a_real_study_has_every_figure(sqlite_url, make_study, tmp_pat
     result = report(sqlite_url, name, "--out", str(out), "--top", "3")
     assert result.exit_code == 0, result.stderr
     assert result.stdout == f"wrote {out / HTML_NAME} and {len(FIGURES)} figures\n"
-    assert "report tiny: 1/7 loading the study" in result.stderr  # progress, one line per step off a terminal
+    assert "report tiny: 1/8 loading the study" in result.stderr  # progress, one line per step off a terminal
     page = assert_complete_report(out)
     assert "<h2>The 3 best trials</h2>" in page
     assert "<h2>Spec</h2>" in page and 'name = &quot;tiny&quot;' in page

@@ -143,29 +143,54 @@ init_scale = "auto"
 def test_an_auto_spec_stores_the_probes_and_starts_from_their_guess(sqlite_url, tmp_path):
     spec = tmp_path / "auto.toml"
     spec.write_text(AUTO_SPEC)
-    assert tuner("study", "create", spec, "--storage", sqlite_url, "--quiet").exit_code == 0
+    result = tuner("study", "create", spec, "--storage", sqlite_url)
+    assert result.exit_code == 0
+    out = result.output  # what the probes found and the ranges they set
+    assert "init-scale guess (LSUV, relative to small)" in out and "learning-rate probe" in out
+    assert "queued first: 1 trial(s), the probes' picks" in out
 
     record = get_study(make_engine(sqlite_url), "auto")
     guess = record.init_guess["multipliers"]
     assert len(guess) == 7
     assert all(g > 10 for g in guess[:-1])  # 'small' (0.01 N(0,1)) is far too small for a 32-wide tanh net
-    low, high = record.lr_probe["range"]
-    for layer, g in enumerate(guess):  # the stored spec searches a log range centred on the guess
-        assert record.spec["search"]["init_scale"][layer]["low"] == pytest.approx(g / 4)
-        assert record.spec["search"]["init_scale"][layer]["high"] == pytest.approx(g * 4)
+    probe = record.lr_probe["optimizers"]["momentum"]
+    low, high = probe["range"]
+    assert (low, high) == pytest.approx((probe["suggestion"] / 10, probe["suggestion"] * 10))
+    for layer, g in enumerate(guess):  # the stored spec searches log ranges around the guess
+        spread = 10 if layer == 6 else 4  # the output layer more widely
+        assert record.spec["search"]["init_scale"][layer]["low"] == pytest.approx(g / spread)
+        assert record.spec["search"]["init_scale"][layer]["high"] == pytest.approx(g * spread)
+    assert record.spec["search"]["eps0"] == {"anchor": {"momentum": probe["suggestion"]}, "low": 0.1, "high": 10.0}
     study = optuna.load_study(study_name="auto", storage=sqlite_url)
     assert study.user_attrs["tuner_init_guess"]["multipliers"] == guess
     (first,) = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
     assert first.number == 0 and first.user_attrs["warm_start"] == "probe"
     fixed = first.system_attrs["fixed_params"]  # an enqueued trial's values, until it runs
     assert [fixed[f"init_scale_{i}"] for i in range(7)] == pytest.approx(guess)
-    assert low <= fixed["eps0"] <= high
+    assert fixed["eps0_factor"] == 1.0
 
     assert tuner("worker", "auto", "--storage", sqlite_url, "--quiet").exit_code == 0
     trial0 = study.get_trials()[0]
     assert trial0.state == optuna.trial.TrialState.COMPLETE
+    assert trial0.user_attrs["config"]["eps0"] == pytest.approx(probe["suggestion"])  # absolute in the config
     assert trial0.user_attrs["config"]["init_scale_0"] == pytest.approx(guess[0])
 
+    shown = json.loads(tuner("study", "show", "auto", "--storage", sqlite_url, "--json").stdout)
+    assert [r["optimizer"] for r in shown["probes"]["lr_probe"]] == ["momentum"]
+    assert shown["probes"]["init_guess"][0]["low"] == pytest.approx(guess[0] / 4)
+    assert {r["parameter"] for r in shown["ranges"]} == {"eps0_factor", *(f"init_scale_{i}" for i in range(7))}
+    assert shown["equal_budget"] == 3 and isinstance(shown["warnings"], list)
+    human = tuner("study", "show", "auto", "--storage", sqlite_url).stdout
+    assert "search ranges" in human and "learning-rate probe" in human and "best of first 3" in human
+
+
+def test_create_json_reports_the_probes_and_the_queue(sqlite_url, tmp_path):
+    spec = tmp_path / "auto.toml"
+    spec.write_text(AUTO_SPEC.replace('optimizer = "momentum"', 'optimizer = ["momentum", "adam"]'))
+    doc = json.loads(tuner("study", "create", spec, "--storage", sqlite_url, "--json").stdout)
+    assert (doc["study"], doc["created"], doc["queued"]) == ("auto", True, 2)  # one pick per optimizer
+    assert [r["optimizer"] for r in doc["probes"]["lr_probe"]] == ["momentum", "adam"]
+    assert set(doc["search"]["eps0"]["anchor"]) == {"momentum", "adam"}
 
 # ---- names and text from users reach other users' terminals literally --------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,18 +61,27 @@ def test_init_json(spec_file):
 
 def test_lr_json_and_plot(spec_file, tmp_path):
     png = tmp_path / "curve.png"
-    result = runner.invoke(app, ["probe", "lr", spec_file(), "--steps", "60", "--plot", str(png), "--json"])
+    result = runner.invoke(app, ["probe", "lr", spec_file(), "--steps", "60", "--repeats", "2", "--plot", str(png),
+                                 "--json"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.output)
-    assert {"suggestion", "range", "rates", "losses", "smoothed", "stop_reason", "optimizer"} <= set(doc)
-    assert doc["optimizer"] == "sgd" and len(doc["rates"]) <= 60
+    sgd = doc["optimizers"]["sgd"]
+    assert {"suggestion", "edge", "edges", "range", "rates", "sweeps", "optimizer", "note"} <= set(sgd)
+    assert sgd["optimizer"] == "sgd" and len(sgd["rates"]) == 60 and len(sgd["sweeps"]) == 2
+    assert sgd["range"] == pytest.approx([sgd["suggestion"] / 10, sgd["suggestion"] * 10])
     assert png.read_bytes()[:4] == b"\x89PNG"
 
 
-def test_lr_table(spec_file):
-    result = runner.invoke(app, ["probe", "lr", spec_file(), "--steps", "40", "--optimizer", "momentum"])
+def test_lr_table_probes_every_optimizer_of_the_spec(spec_file, tmp_path):
+    path = tmp_path / "two.toml"
+    path.write_text(Path(spec_file()).read_text().replace('optimizer = "sgd"', 'optimizer = ["sgd", "adam"]'))
+    result = runner.invoke(app, ["probe", "lr", str(path), "--steps", "40", "--plot", str(tmp_path / "lr.png")])
     assert result.exit_code == 0, result.output
-    assert "range test: momentum" in result.output and "suggested eps0 = " in result.output
+    # the study's plan: 1.5% of 50 trials x 30 epochs x 23 steps over 2 optimizers = 259 steps each: 2 sweeps
+    assert "range test: 2 sweep(s) x 40 steps per optimizer" in result.output
+    rows = [line for line in result.output.splitlines() if line.lstrip("│ ").startswith(("sgd ", "adam "))]
+    assert len(rows) == 2 and " .. " in rows[0]
+    assert (tmp_path / "lr-sgd.png").exists() and (tmp_path / "lr-adam.png").exists()
 
 
 def test_help_has_examples():

@@ -1,8 +1,9 @@
-"""Resolving "auto" init scales and eps0 in a spec with the probes."""
+"""Resolving "auto" init scales and eps0 in a spec with the probes, and the warm-start trials."""
 
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import optuna
@@ -11,19 +12,27 @@ import pytest
 from tuner.errors import SpecError
 from tuner.nn.data import load_dataset
 from tuner.study.autos import (
+    EPS0_FACTOR,
+    HIDDEN_SPREAD,
+    OUTPUT_SPREAD,
+    PROBE_BUDGET,
     has_auto,
+    probe_plan,
     resolve_auto,
     resolve_spec_autos,
-    warm_start_params,
 )
-from tuner.study.params import PerLayer, Range
+from tuner.study.objective import total_steps
+from tuner.study.params import Anchored, PerLayer, Range
 from tuner.study.space import suggest
-from tuner.study.spec import parse_spec
+from tuner.study.spec import parse_spec, spec_from_dict
+from tuner.study.warm_start import warm_start_trials
 
 SPEC = """
 [study]
 name = "auto"
 seed = 3
+n_trials = {n_trials}
+optimizer_share = "{share}"
 [data]
 source = "digits"
 [model]
@@ -35,13 +44,14 @@ batch_size = 64
 [search]
 optimizer = {optimizer}
 eps0 = "auto"
+alpha = {{ low = 0.5, high = 0.99 }}
 init = "lecun"
 init_scale = "auto"
 """
 
 
-def spec(optimizer: str = '"sgd"', **replace: str):
-    text = SPEC.format(optimizer=optimizer)
+def spec(optimizer: str = '"sgd"', n_trials: int = 50, share: str = "sampler", **replace: str):
+    text = SPEC.format(optimizer=optimizer, n_trials=n_trials, share=share)
     for old, new in replace.items():
         text = text.replace(old, new)
     return parse_spec(text)
@@ -52,53 +62,101 @@ def digits():
     return load_dataset("digits", seed=3)
 
 
-def test_resolves_both_autos_and_records_are_json(digits):
-    resolved, init_rec, lr_rec = resolve_spec_autos(spec(), digits)
+@pytest.fixture(scope="module")
+def two_optimizers(digits):
+    return resolve_spec_autos(spec('["sgd", "adam"]'), digits)
+
+
+def test_resolves_both_autos_and_records_are_json(two_optimizers):
+    resolved, init_rec, lr_rec = two_optimizers
     assert not has_auto(resolved)
     guess = init_rec["multipliers"]
     assert len(guess) == 3 and init_rec["scheme"] == "lecun"
     ranges = resolved.search.init_scale
     assert isinstance(ranges, PerLayer)
-    for g, r in zip(guess, ranges.values):
-        assert (r.low, r.high, r.log) == pytest.approx((g / 4, g * 4, True))
+    spreads = (HIDDEN_SPREAD, HIDDEN_SPREAD, OUTPUT_SPREAD)  # the output layer searched more widely
+    for g, r, s in zip(guess, ranges.values, spreads, strict=True):
+        assert (r.low, r.high, r.log) == pytest.approx((g / s, g * s, True))
+    assert init_rec["ranges"] == [[r.low, r.high] for r in ranges.values]
     eps0 = resolved.search.eps0
-    assert isinstance(eps0, Range) and eps0.log
-    sgd = lr_rec["optimizers"]["sgd"]
-    assert (eps0.low, eps0.high) == pytest.approx(tuple(sgd["range"]))
+    assert isinstance(eps0, Anchored) and (eps0.low, eps0.high) == EPS0_FACTOR
+    for name in ("sgd", "adam"):
+        probe = lr_rec["optimizers"][name]
+        assert eps0.anchor(name) == probe["suggestion"] == pytest.approx(probe["edge"] / 10)
+        assert probe["range"] == pytest.approx([probe["suggestion"] * f for f in EPS0_FACTOR])
+    # each optimizer has its own anchor: Adam's good rates lie well below SGD's
+    assert eps0.anchor("adam") < eps0.anchor("sgd") / 3
     assert lr_rec["scales"] == guess  # the probe starts from the guessed initialisation
     json.dumps(init_rec), json.dumps(lr_rec)
-    again = resolve_spec_autos(spec(), digits)
-    assert again[1]["multipliers"] == guess and again[2]["range"] == lr_rec["range"]  # seeded by the study
+    assert spec_from_dict(resolved.to_dict()) == resolved  # the stored form reads back
 
 
-def test_warm_start_is_the_first_trial(digits):
-    resolved, init_rec, lr_rec = resolve_spec_autos(spec('["sgd", "momentum"]'), digits)
-    params = warm_start_params(resolved, init_rec, lr_rec)
-    assert params["optimizer"] == "sgd"
-    assert params["eps0"] == pytest.approx(lr_rec["optimizers"]["sgd"]["suggestion"])
-    assert [params[f"init_scale_{i}"] for i in range(3)] == pytest.approx(init_rec["multipliers"])
-    low, high = lr_rec["range"]
-    assert low <= min(r["range"][0] for r in lr_rec["optimizers"].values())
-    assert high >= max(r["range"][1] for r in lr_rec["optimizers"].values())
+def test_the_same_seed_gives_the_same_records(digits, two_optimizers):
+    again = resolve_spec_autos(spec('["sgd", "adam"]'), digits)
+    assert again[1]["multipliers"] == two_optimizers[1]["multipliers"]
+    assert again[2]["optimizers"]["adam"]["edges"] == two_optimizers[2]["optimizers"]["adam"]["edges"]
 
+
+def test_the_probe_budget_is_a_share_of_the_study(digits):
+    # digits: 1438 training examples, batches of 64 -> 23 steps per epoch, 2 epochs -> 46 steps per trial
+    small = spec('["sgd", "adam"]', n_trials=50)
+    share = PROBE_BUDGET * 50 * 46 / 2
+    assert total_steps(small, digits) == 46 and share == pytest.approx(17.25)
+    assert probe_plan(small, digits) == (1, 60)  # below one sweep: one sweep of the minimum length
+    big = spec('["sgd", "adam"]', n_trials=50, **{"epochs = 2": "epochs = 40"})  # 920 steps a trial: 345 each
+    assert probe_plan(big, digits) == (3, 100)
+    huge = spec('"sgd"', n_trials=500, **{"epochs = 2": "epochs = 40"})
+    assert probe_plan(huge, digits) == (4, 100)
+
+
+def test_the_warm_start_is_what_the_probes_measured_one_trial_per_optimizer(two_optimizers):
+    resolved, init_rec, lr_rec = two_optimizers
+    trials = warm_start_trials(resolved, init_rec, lr_rec)
+    assert [(p["optimizer"], a) for p, a in trials] == [("sgd", {"warm_start": "probe"}),
+                                                         ("adam", {"warm_start": "probe"})]
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
-    study.enqueue_trial(params)
-    config = suggest(study.ask(), resolved)
-    assert config.init_scales == pytest.approx(tuple(init_rec["multipliers"]))
-    assert config.hparams["eps0"] == pytest.approx(params["eps0"]) and config.optimizer == "sgd"
+    for params, attrs in trials:
+        assert params["eps0_factor"] == 1.0
+        assert [params[f"init_scale_{i}"] for i in range(3)] == pytest.approx(init_rec["multipliers"])
+        study.enqueue_trial(params, user_attrs=attrs)
+    for name in ("sgd", "adam"):
+        config = suggest(study.ask(), resolved)
+        assert config.optimizer == name and config.params["eps0_factor"] == 1.0
+        assert config.init_scales == pytest.approx(tuple(init_rec["multipliers"]))
+        assert config.hparams["eps0"] == pytest.approx(lr_rec["optimizers"][name]["suggestion"])
+
+
+def test_the_warm_start_fixes_searched_hyperparameters_at_the_default_the_probe_used(digits):
+    resolved, init_rec, lr_rec = resolve_spec_autos(spec('["momentum", "sgd"]'), digits)
+    (momentum, _), (sgd, _) = warm_start_trials(resolved, init_rec, lr_rec)
+    assert momentum["optimizer"] == "momentum" and momentum["alpha"] == 0.9  # its default, inside 0.5 .. 0.99
+    assert "alpha" not in sgd
+
+
+def test_an_equal_share_starts_every_optimizer_from_its_probe(digits):
+    resolved, init_rec, lr_rec = resolve_spec_autos(spec('["sgd", "momentum"]', share="equal"), digits)
+    trials = warm_start_trials(resolved, init_rec, lr_rec)
+    assert [attrs for _, attrs in trials] == [{"warm_start": "probe", "optimizer": "sgd"},
+                                              {"warm_start": "probe", "optimizer": "momentum"}]
+    sgd, momentum = (params for params, _ in trials)
+    assert set(sgd) == {"sgd.eps0_factor", "sgd.init_scale_0", "sgd.init_scale_1", "sgd.init_scale_2"}
+    assert momentum["momentum.alpha"] == 0.9 and "optimizer" not in momentum
 
 
 def test_shared_scale_enqueues_the_geometric_mean(digits):
     s = spec(**{'init_scale = "auto"': 'init_scale = "auto"\ninit_scale_shared = true', 'eps0 = "auto"': "eps0 = 0.1"})
     resolved, init_rec, lr_rec = resolve_spec_autos(s, digits)
     assert lr_rec is None
-    params = warm_start_params(resolved, init_rec, None)
-    assert params == {"init_scale": pytest.approx(float(np.exp(np.mean(np.log(init_rec["multipliers"])))))}
+    centre = float(np.exp(np.mean(np.log(init_rec["multipliers"]))))
+    assert resolved.search.init_scale == Range(centre / HIDDEN_SPREAD, centre * HIDDEN_SPREAD, log=True)
+    assert warm_start_trials(resolved, init_rec, None) == [({"init_scale": pytest.approx(centre)},
+                                                            {"warm_start": "probe"})]
 
 
 def test_no_auto_runs_nothing(digits):
     s = spec(**{'eps0 = "auto"': "eps0 = 0.1", 'init_scale = "auto"': "init_scale = 1.0"})
     assert resolve_spec_autos(s, digits) == (s, None, None)
+    assert warm_start_trials(s, None, None) == []
 
 
 def test_auto_scale_needs_one_scheme(digits):
@@ -110,49 +168,44 @@ def test_auto_scale_needs_one_scheme(digits):
 MINIMAL = '[data]\nsource = "digits"\n'
 
 
-def test_resolve_auto_centres_the_ranges() -> None:
-    spec = parse_spec(MINIMAL + '[model]\nhidden = [8, 8]\n[search]\neps0 = "auto"\ninit_scale = "auto"\n')
-    resolved = resolve_auto(spec, init_scale_guess=[1.0, 2.0, 0.5], eps0_range=(1e-3, 0.3))
+def test_resolve_auto_anchors_the_ranges() -> None:
+    s = parse_spec(MINIMAL + '[model]\nhidden = [8, 8]\n[search]\noptimizer = ["sgd", "adam"]\n'
+                             'eps0 = "auto"\ninit_scale = "auto"\n')
+    resolved = resolve_auto(s, init_scale_guess=[1.0, 2.0, 0.5], eps0_anchors={"sgd": 0.1, "adam": 0.002})
     assert not has_auto(resolved)
-    assert resolved.search.eps0 == Range(1e-3, 0.3, log=True)
+    assert resolved.search.eps0 == Anchored((("sgd", 0.1), ("adam", 0.002)), 0.1, 10.0)
     assert resolved.search.init_scale == PerLayer(
-        (Range(0.25, 4.0, log=True), Range(0.5, 8.0, log=True), Range(0.125, 2.0, log=True))
-    )
-    assert resolve_auto(spec, init_scale_guess=[1.0, 1.0, 1.0], eps0_range=(0.1, 1), spread=2.0).search.init_scale == (
-        PerLayer((Range(0.5, 2.0, log=True),) * 3)
+        (Range(0.25, 4.0, log=True), Range(0.5, 8.0, log=True), Range(0.05, 5.0, log=True))
     )
     trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
     config = suggest(trial, resolved)
-    assert {"init_scale_0", "init_scale_1", "init_scale_2", "eps0"} <= set(trial.params)
+    assert {"init_scale_0", "init_scale_1", "init_scale_2", "eps0_factor"} <= set(trial.params)
+    assert "eps0" not in trial.params  # the factor is searched; the absolute rate is recorded
+    assert config.params["eps0"] == pytest.approx(dict(resolved.search.eps0.anchors)[config.optimizer]
+                                                  * trial.params["eps0_factor"])
     assert 0.5 <= config.init_scales[1] <= 8.0
 
 
-def test_resolve_auto_shared_uses_the_geometric_mean() -> None:
-    spec = parse_spec(MINIMAL + '[search]\ninit_scale = "auto"\ninit_scale_shared = true\n')
-    resolved = resolve_auto(spec, init_scale_guess=[0.5, 2.0])
-    assert resolved.search.init_scale == Range(0.25, 4.0, log=True)
-
-
 def test_resolve_auto_leaves_concrete_values_alone() -> None:
-    spec = parse_spec(MINIMAL)
-    assert resolve_auto(spec, init_scale_guess=[1.0, 1.0], eps0_range=(0.1, 1.0)) is spec
+    s = parse_spec(MINIMAL)
+    assert resolve_auto(s, init_scale_guess=[1.0, 1.0], eps0_anchors={"sgd": 0.1}) is s
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({}, "search.eps0: 'auto' needs the learning-rate probe's range, got none"),
-        ({"eps0_range": (1.0, 0.1)}, "search.eps0: the probe's range must have 0 < low < high, got (1.0, 0.1)"),
-        ({"eps0_range": (0.1, 1.0)}, "search.init_scale: 'auto' needs the init-scale guess, got none"),
+        ({}, "search.eps0: 'auto' needs the learning-rate probe's suggestions, got none"),
+        ({"eps0_anchors": {"sgd": 0.1}}, "search.eps0: no finite suggestion > 0 for adam"),
+        ({"eps0_anchors": {"sgd": 0.1, "adam": math.nan}}, "search.eps0: no finite suggestion > 0 for adam"),
+        ({"eps0_anchors": {"sgd": 0.1, "adam": 0.01}}, "search.init_scale: 'auto' needs the init-scale guess, got none"),
         (
-            {"eps0_range": (0.1, 1.0), "init_scale_guess": [1.0]},
+            {"eps0_anchors": {"sgd": 0.1, "adam": 0.01}, "init_scale_guess": [1.0]},
             "search.init_scale: the guess needs 2 values (one per dense layer), got 1",
         ),
-        ({"eps0_range": (0.1, 1.0), "init_scale_guess": [1.0, 1.0], "spread": 1.0}, "spread must be > 1, got 1.0"),
     ],
 )
 def test_resolve_auto_errors(kwargs: dict, message: str) -> None:
-    spec = parse_spec(MINIMAL + '[search]\neps0 = "auto"\ninit_scale = "auto"\n')
+    s = parse_spec(MINIMAL + '[search]\noptimizer = ["sgd", "adam"]\neps0 = "auto"\ninit_scale = "auto"\n')
     with pytest.raises(SpecError) as caught:
-        resolve_auto(spec, **kwargs)
+        resolve_auto(s, **kwargs)
     assert str(caught.value) == f"<spec>: {message}"

@@ -59,6 +59,28 @@ def test_fixed_trial() -> None:
     )
 
 
+def test_an_anchored_eps0_is_a_factor_of_the_optimizers_anchor() -> None:
+    spec = parse_spec(MINIMAL + '[search]\noptimizer = ["sgd", "adam"]\n'
+                                'eps0 = { anchor = { sgd = 0.1, adam = 0.002 }, low = 0.1, high = 10 }\n')
+    config = suggest(optuna.trial.FixedTrial({"optimizer": "adam", "eps0_factor": 3.0, "init_scale": 1.0}), spec)
+    assert config.hparams["eps0"] == pytest.approx(0.006) and config.params["eps0"] == pytest.approx(0.006)
+    assert config.params["eps0_factor"] == 3.0 and config.hparams["eps_tau"] == pytest.approx(0.00006)
+
+
+def test_an_equal_share_takes_the_queued_optimizer_and_prefixes_every_name() -> None:
+    spec = parse_spec(MINIMAL + '[study]\noptimizer_share = "equal"\n' + FULL_SEARCH)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.enqueue_trial({}, user_attrs={"optimizer": "rmsprop"})
+    trial = study.ask()
+    config = suggest(trial, spec)
+    assert config.optimizer == "rmsprop" and "optimizer" not in trial.params
+    assert sorted(trial.params) == ["rmsprop.delta", "rmsprop.eps0", "rmsprop.eps_tau_ratio", "rmsprop.init",
+                                    "rmsprop.init_scale_0", "rmsprop.init_scale_1", "rmsprop.init_scale_2",
+                                    "rmsprop.rho"]
+    assert config.params["eps0"] == trial.params["rmsprop.eps0"]  # the config keeps the plain names
+    assert {"optimizer", "eps0", "rho", "init_scale_0"} <= set(config.params)
+
+
 def test_fixed_values_are_recorded_not_suggested() -> None:
     spec = parse_spec(MINIMAL + '[search]\noptimizer = "momentum"\neps0 = 0.05\nalpha = 0.8\ninit = "he"\n')
     study = _random_study()

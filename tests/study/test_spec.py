@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from tuner.errors import SpecError
 from tuner.study import StudySpec, load_spec, parse_spec, spec_from_dict
 from tuner.study.limits import MAX_SPEC_BYTES
-from tuner.study.params import AUTO, Choice, Fixed, PerLayer, Range
+from tuner.study.params import AUTO, Anchored, Choice, Fixed, PerLayer, Range
 
 STUDIES = sorted((Path(__file__).resolve().parents[2] / "studies").glob("*.toml"))
 MINIMAL = '[data]\nsource = "digits"\n'
@@ -199,6 +199,25 @@ ERRORS = [
     ('[study]\nname = "a\\u001b]8;;http://evil\\u0007b"\n', "study.name: 'a\\x1b]8;;http://evil\\x07b' is not allowed: use 1 to 128 characters from A-Z a-z 0-9 . _ -, the first a letter or a digit"),
     ('[study]\nname = "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"\n', "study.name: 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...' (200 characters) is not allowed: use 1 to 128 characters from A-Z a-z 0-9 . _ -, the first a letter or a digit"),
     ("[extra]\nx = 1\n", "extra: unknown key (known: data, model, search, study, train)"),
+    ('[study]\noptimizer_share = "fair"\n', "study.optimizer_share: unknown optimizer share 'fair' (known: sampler, equal)"),
+    (
+        '[search]\noptimizer = ["sgd", "adam"]\neps0 = { anchor = { sgd = 0.1 }, low = 0.1, high = 10 }\n',
+        "search.eps0.anchor: no anchor for adam (every optimizer searched needs one)",
+    ),
+    (
+        '[search]\neps0 = { anchor = { sgd = -0.1, adam = 0.01 }, low = 0.1, high = 10 }\n',
+        "search.eps0.anchor.sgd: must be > 0, got -0.1",
+    ),
+    (
+        '[search]\neps0 = { anchor = { adamw = 0.1 }, low = 0.1, high = 10 }\n',
+        "search.eps0.anchor: unknown optimizer 'adamw' (known: sgd, momentum, nesterov, adagrad, rmsprop, "
+        "rmsprop_nesterov, adam)",
+    ),
+    (
+        '[search]\neps0 = { anchor = { sgd = 0.1 }, low = 10, high = 0.1 }\n',
+        "search.eps0: low must be < high, got low=10, high=0.1",
+    ),
+    ('[search]\neps0 = { anchor = { sgd = 0.1 }, lo = 1 }\n', "search.eps0.lo: unknown key (known: anchor, high, low)"),
 ]
 
 
@@ -339,6 +358,17 @@ def test_spec_from_dict_errors_are_one_line() -> None:
     with pytest.raises(SpecError) as caught:
         spec_from_dict(d)
     assert str(caught.value) == "<stored spec>: train.epochs: expected an integer, got 'ten'"
+
+
+def test_an_anchored_eps0_and_an_equal_share_round_trip() -> None:
+    spec = parse_spec(MINIMAL + '[study]\noptimizer_share = "equal"\n[search]\noptimizer = ["sgd", "adam"]\n'
+                                'eps0 = { anchor = { sgd = 0.1, adam = 0.002 }, low = 0.1, high = 10 }\n')
+    assert spec.search.eps0 == Anchored((("sgd", 0.1), ("adam", 0.002)), 0.1, 10.0)
+    assert spec.search.eps0.anchor("adam") == 0.002 and spec.study.optimizer_share == "equal"
+    stored = spec.to_dict()
+    assert stored["search"]["eps0"] == {"anchor": {"sgd": 0.1, "adam": 0.002}, "low": 0.1, "high": 10.0}
+    assert spec_from_dict(json.loads(json.dumps(stored))) == spec
+    assert parse_spec(MINIMAL).study.optimizer_share == "sampler"
 
 
 def test_unused_conditional_parameter_is_allowed() -> None:

@@ -15,12 +15,16 @@ import math
 
 import pandas as pd
 
+from tuner.analysis.probes import init_range_rows
 from tuner.storage import StudyHandle, load_curves
 from tuner.study.spec import spec_from_dict
 
 TRIAL_COLUMNS = ["number", "state", "value", "duration_s", "diverged", "reason", "seed"]
 CURVE_COLUMNS = ["trial_number", "epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds"]
-SUMMARY_COLUMNS = ["optimizer", "trials", "complete", "pruned", "failed", "diverged", "best", "median"]
+SUMMARY_COLUMNS = ["optimizer", "trials", "complete", "pruned", "failed", "diverged", "best", "median",
+                   "best_at_equal_budget"]
+PROGRESS_COLUMNS = ["optimizer", "spent", "number", "value", "best_so_far"]
+FINISHED = ("COMPLETE", "PRUNED")  # the trials a study's budget counts
 
 
 def trials_frame(study: StudyHandle) -> pd.DataFrame:
@@ -80,16 +84,22 @@ def _maximize(trials: pd.DataFrame, maximize: bool | None) -> bool:
 
 
 def optimizer_summary(trials: pd.DataFrame, *, maximize: bool | None = None) -> pd.DataFrame:
-    """Per optimizer: trials, complete, pruned, failed, diverged, best and median value of complete trials.
+    """Per optimizer: trials, complete, pruned, failed, diverged, best and median value of complete trials,
+    and `best_at_equal_budget`: its best over its first m finished trials, m the fewest any optimizer had
+    (`frame.attrs["equal_budget"]`), so that optimizers are compared at the same tuning budget.
 
     `maximize` defaults to the study's direction, which `trials_frame` records in the frame.
     """
     maximize = _maximize(trials, maximize)
     if trials.empty or "optimizer" not in trials:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    progress = optimizer_progress(trials, maximize=maximize)
+    finished = trials["state"].isin(FINISHED).groupby(trials["optimizer"]).sum()  # an optimizer may have none
+    budget = int(finished.min())
     rows = []
     for name, group in trials.groupby("optimizer", sort=True):
         complete = group[group["state"] == "COMPLETE"]["value"]
+        spent = progress[(progress["optimizer"] == name) & (progress["spent"] <= budget)]["best_so_far"]
         rows.append(
             {
                 "optimizer": name,
@@ -100,10 +110,33 @@ def optimizer_summary(trials: pd.DataFrame, *, maximize: bool | None = None) -> 
                 "diverged": int(group["diverged"].sum()),
                 "best": (complete.max() if maximize else complete.min()) if len(complete) else math.nan,
                 "median": complete.median() if len(complete) else math.nan,
+                "best_at_equal_budget": spent.iloc[-1] if len(spent) else math.nan,
             }
         )
     frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+    frame.attrs["equal_budget"] = budget
     return frame.sort_values("best", ascending=not maximize, ignore_index=True, na_position="last")
+
+
+def optimizer_progress(trials: pd.DataFrame, *, maximize: bool | None = None) -> pd.DataFrame:
+    """Each optimizer's best value against the trials spent on it (Choi et al. 2019; Schmidt et al. 2021).
+
+    One row per finished (COMPLETE or PRUNED) trial, in trial-number order within its optimizer: `spent` =
+    1, 2, ... trials of that optimizer so far, `value` (NaN when pruned), `best_so_far` over its complete
+    trials up to here (NaN before the first).
+    """
+    maximize = _maximize(trials, maximize)
+    if trials.empty or "optimizer" not in trials:
+        return pd.DataFrame(columns=PROGRESS_COLUMNS)
+    finished = trials[trials["state"].isin(FINISHED)].sort_values("number")
+    parts = []
+    for name, group in finished.groupby("optimizer", sort=True):
+        values = group["value"].where(group["state"] == "COMPLETE").astype(float)
+        best = (values.cummax() if maximize else values.cummin()).ffill()  # a pruned trial keeps the best
+        parts.append(pd.DataFrame({"optimizer": name, "spent": range(1, len(group) + 1),
+                                   "number": group["number"].to_numpy(), "value": values.to_numpy(),
+                                   "best_so_far": best.to_numpy()}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=PROGRESS_COLUMNS)
 
 
 def best_trials(trials: pd.DataFrame, top: int, *, maximize: bool | None = None) -> pd.DataFrame:
@@ -144,12 +177,14 @@ def init_guess_rows(init_guess: object) -> list[dict]:
     """The stored guess as one row per layer: sizes, activation, multiplier, rescalings, pre-activation std.
 
     `pre_std_before` / `pre_std_after` are the pre-activation standard deviations on the probe's batch
-    before and after the rescaling (`LayerStats.pre_std`); columns the stored guess lacks are left out.
+    before and after the rescaling (`LayerStats.pre_std`); `low` / `high` the layer's init-scale range the
+    guess set. Columns the stored guess lacks are left out.
     """
     multipliers = init_scale_guess(init_guess)
     if multipliers is None:
         return []
     details = init_guess if isinstance(init_guess, dict) else {}
+    ranges = init_range_rows(init_guess)
 
     def at(key: str, layer: int) -> object:
         values = details.get(key)
@@ -166,5 +201,7 @@ def init_guess_rows(init_guess: object) -> list[dict]:
             row["pre_std_before"] = before.get("pre_std")
         if isinstance(after, dict):
             row["pre_std_after"] = after.get("pre_std")
+        if layer < len(ranges):
+            row["low"], row["high"] = ranges[layer]
         rows.append({k: v for k, v in row.items() if v is not None})
     return rows

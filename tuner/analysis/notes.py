@@ -4,8 +4,9 @@
     from tuner.analysis.notes import publish
     publish(open_study("sqlite:///tuner.db", "digits-mlp"))
 
-The note (Markdown, beside the study) holds the spec as TOML and, when the study has one, the init-scale
-guess per layer. The chart (plotly) holds the per-epoch validation curves of the best trials. Publishing
+The note (Markdown, beside the study) holds the spec as TOML, what the probes found and the ranges they
+set (the init-scale guess per layer, the learning-rate probe per optimizer), and the searched ranges with
+a warning for each range whose best trials press against an edge. The chart (plotly) holds the per-epoch validation curves of the best trials. Publishing
 is idempotent: each is written only when it changed (the chart under a fixed id, so it is replaced, not
 added to). A note someone wrote by hand in the dashboard (one that does not start with this module's
 heading) is left alone.
@@ -21,13 +22,9 @@ import optuna_dashboard
 import pandas as pd
 import plotly.graph_objects as go
 
-from tuner.analysis.frames import (
-    best_trials,
-    curve_metric,
-    curves_frame,
-    init_guess_rows,
-    trials_frame,
-)
+from tuner.analysis.frames import best_trials, curve_metric, curves_frame, init_guess_rows, trials_frame
+from tuner.analysis.probes import lr_probe_rows
+from tuner.analysis.ranges import edge_warnings, range_edges
 from tuner.storage import StudyHandle
 from tuner.storage.optuna_adapter import stored_chart
 from tuner.text import fmt, printable
@@ -80,8 +77,10 @@ def _markdown_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def study_note(study_name: str, spec_toml: str | None, spec: dict | None, init_guess: dict | None) -> str:
-    """The note's Markdown: the spec as TOML (JSON when no TOML text was stored) and the init-scale guess."""
+def study_note(study_name: str, spec_toml: str | None, spec: dict | None, init_guess: dict | None,
+               lr_probe: dict | None = None, ranges: pd.DataFrame | None = None) -> str:
+    """The note's Markdown: the spec as TOML (JSON when no TOML text was stored), the probes' results with
+    the ranges they set, and the searched ranges with the edges their best trials press against."""
     parts = [note_heading(study_name), "", "### Spec", ""]
     if spec_toml:
         parts.append(code_block(spec_toml.strip(), "toml"))
@@ -93,12 +92,22 @@ def study_note(study_name: str, spec_toml: str | None, spec: dict | None, init_g
     rows = init_guess_rows(init_guess)
     if rows:
         parts += [
-            "Per-layer multipliers from layer-sequential unit-variance rescaling (LSUV) on one minibatch:",
+            "Per-layer multipliers from layer-sequential unit-variance rescaling (LSUV) on one minibatch, and the "
+            "range each set (`low` .. `high`):",
             "",
             _markdown_table(rows),
         ]
     else:
         parts.append("No guess for this study (its spec has no `\"auto\"` init scale).")
+    lr_rows = lr_probe_rows(lr_probe)
+    if lr_rows:
+        parts += ["", "### Learning-rate probe", "",
+                  "Per optimizer: the edge (where the loss rose 20% above its minimum, median over sweeps), the "
+                  "suggested eps0 (a tenth of it) and the eps0 range searched (`low` .. `high`):", "",
+                  _markdown_table(lr_rows)]
+    if ranges is not None and not ranges.empty:
+        parts += ["", "### Search ranges", "", _markdown_table(ranges.to_dict("records"))]
+        parts += [f"\n**Warning**: {line}" for line in edge_warnings(ranges)]
     return "\n".join(parts) + "\n"
 
 
@@ -137,6 +146,8 @@ def publish(handle: StudyHandle, *, top: int = TOP_TRIALS) -> Published:
         record.spec_toml if record is not None else None,
         record.spec if record is not None else None,
         record.init_guess if record is not None else None,
+        record.lr_probe if record is not None else None,
+        range_edges(study),
     )
     current = optuna_dashboard.get_note(study)
     note = current != body and (not current.strip() or current.startswith(note_heading(study_name)))

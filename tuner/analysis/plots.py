@@ -80,6 +80,27 @@ def best_per_optimizer(summary: pd.DataFrame, *, metric: str) -> Figure:
     return fig
 
 
+def best_against_trials(progress: pd.DataFrame, *, metric: str, equal_budget: int) -> Figure:
+    """Each optimizer's best value against the trials spent on it, with the equal budget marked: which
+    optimizer is best at the same tuning cost (Choi et al. 2019, Schmidt et al. 2021)."""
+    fig = _figure()
+    shown = progress.dropna(subset=["best_so_far"])
+    if shown.empty:
+        return _message(fig, "no complete trials")
+    ax = fig.add_subplot()
+    for name, group in progress.groupby("optimizer", sort=True):
+        ax.step(group["spent"], group["best_so_far"], where="post", label=f"{name} ({len(group)} trials)")
+    if equal_budget > 0:
+        ax.axvline(equal_budget, color="0.4", linestyle=":", label=f"equal budget: {equal_budget} trials each")
+    ax.set_xlabel("trials spent on the optimizer")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(f"best {metric} so far")
+    ax.set_title("Best value per optimizer against its trials")
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
 def param_importances(importances: dict[str, float] | None, *, note: str | None = None) -> Figure:
     """Horizontal bars, most important on top; `note` replaces the chart when importances are unknown."""
     fig = _figure()

@@ -6,10 +6,12 @@
     report.html          # report/report.html, opens offline: every figure is embedded as base64
     report.figures       # {"history": report/history.png, ...}
 
-The page holds the study's counts and best trial, a table per optimizer, the best trials, the figures
-(optimization history, best value per optimizer, parameter importances, validation curves of the best
-trials, the metric against each layer's init scale with the guess marked), the init-scale guess and the
-spec. The storage URL appears only with its password hidden.
+The page holds the study's counts and best trial, a table per optimizer (with each one's best at the equal
+budget), the best trials, the figures (optimization history, best value per optimizer, each optimizer's
+best value against the trials spent on it, parameter importances, validation curves of the best trials,
+the metric against each layer's init scale with the guess marked), what the probes found and the ranges
+they set, the searched ranges with those whose best trials press against an edge marked, and the spec.
+The storage URL appears only with its password hidden.
 """
 
 from __future__ import annotations
@@ -36,9 +38,12 @@ from tuner.analysis.frames import (
     init_guess_rows,
     init_scale_columns,
     init_scale_guess,
+    optimizer_progress,
     optimizer_summary,
     trials_frame,
 )
+from tuner.analysis.probes import lr_probe_rows
+from tuner.analysis.ranges import edge_warnings, range_edges
 from tuner.errors import TunerError
 from tuner.storage import StudyHandle, redact
 from tuner.text import fmt, printable
@@ -47,6 +52,7 @@ HTML_NAME = "report.html"
 FIGURES = {
     "history": "Optimization history",
     "optimizers": "Best value per optimizer",
+    "progress": "Best value per optimizer against the trials spent on it",
     "importances": "Parameter importances",
     "curves": "Validation curves of the best trials",
     "init_scales": "Validation metric against each layer's init scale",
@@ -74,6 +80,8 @@ class _Study:
     curves: pd.DataFrame
     spec_toml: str | None
     init_guess: object
+    lr_probe: object
+    edges: pd.DataFrame
     importances: dict[str, float] | None
     importance_note: str | None
     counts: dict[str, int]
@@ -125,6 +133,8 @@ def _load(handle: StudyHandle) -> _Study:
         curves=curves_frame(handle),
         spec_toml=record.spec_toml if record is not None else None,
         init_guess=record.init_guess if record is not None else None,
+        lr_probe=record.lr_probe if record is not None else None,
+        edges=range_edges(handle.study),
         importances=importances,
         importance_note=note,
         counts=trials["state"].value_counts().to_dict(),
@@ -136,6 +146,9 @@ def _figures(s: _Study, top: int) -> dict[str, Callable[[], object]]:
     return {
         "history": lambda: plots.optimization_history(s.trials, metric=s.metric, maximize=s.maximize),
         "optimizers": lambda: plots.best_per_optimizer(optimizer_summary(s.trials), metric=s.metric),
+        "progress": lambda: plots.best_against_trials(
+            optimizer_progress(s.trials), metric=s.metric,
+            equal_budget=optimizer_summary(s.trials).attrs.get("equal_budget", 0)),
         "importances": lambda: plots.param_importances(s.importances, note=s.importance_note),
         "curves": lambda: plots.validation_curves(s.curves, best, metric=s.curve_metric),
         "init_scales": lambda: plots.metric_against_init_scale(
@@ -224,8 +237,29 @@ figure { margin: 1.5em 0; }
 figure img { max-width: 100%; border: 1px solid #eee; }
 pre { background: #f7f7f7; padding: 1em; overflow-x: auto; }
 .note { color: #666; }
+.warning { color: #a00; font-weight: bold; }
 .wide { overflow-x: auto; }
 """
+
+
+def _probe_sections(s: _Study) -> list[str]:
+    """What the probes found and set, and the searched ranges with the pressed edges marked."""
+    parts = ["<h2>Init-scale guess</h2>"]
+    rows = init_guess_rows(s.init_guess)
+    parts.append(_table(pd.DataFrame(rows)) if rows else '<p class="note">no init-scale guess for this study</p>')
+    lr_rows = lr_probe_rows(s.lr_probe)
+    if lr_rows:
+        parts += ["<h2>Learning-rate probe</h2>",
+                  '<p class="note">Per optimizer: the edge (the loss 20% above its minimum, median over sweeps), '
+                  "the suggested eps0 (a tenth of it) and the eps0 range searched.</p>",
+                  _table(pd.DataFrame(lr_rows))]
+    parts.append("<h2>Search ranges</h2>")
+    if s.edges.empty:
+        return [*parts, '<p class="note">no numeric parameter was searched</p>']
+    shown = s.edges.assign(edge=s.edges["edge"].map(lambda e: f"PRESSED: {e}" if e else ""))
+    parts.append(_table(shown))
+    parts += [f'<p class="warning">{html.escape(line)}</p>' for line in edge_warnings(s.edges)]
+    return parts
 
 
 def render_html(s: _Study, figures: dict[str, Path], top: int) -> str:
@@ -250,6 +284,8 @@ def render_html(s: _Study, figures: dict[str, Path], top: int) -> str:
         f"by tuner {e(tuner.__version__)}."
         "</p>",
         "<h2>Per optimizer</h2>",
+        f'<p class="note">best_at_equal_budget: each optimizer\'s best over its first '
+        f'{summary.attrs.get("equal_budget", 0)} finished trials, the fewest any optimizer had.</p>',
         _table(summary),
         f"<h2>The {len(best)} best trials</h2>",
         _table(shown),
@@ -259,9 +295,7 @@ def render_html(s: _Study, figures: dict[str, Path], top: int) -> str:
         parts.append(_figure_html(key, path))
         if key == "importances" and s.importance_note:
             parts.append(f'<p class="note">{e(s.importance_note)}</p>')
-    parts.append("<h2>Init-scale guess</h2>")
-    rows = init_guess_rows(s.init_guess)
-    parts.append(_table(pd.DataFrame(rows)) if rows else '<p class="note">no init-scale guess for this study</p>')
+    parts += _probe_sections(s)
     if s.spec_toml:
         parts += ["<h2>Spec</h2>", f"<pre>{e(s.spec_toml, keep=_LINE_BREAKS)}</pre>"]
     parts.append("</body></html>")

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from tuner.cli._common import JsonOption, stdout
 from tuner.study.limits import MAX_BATCH_SIZE, MAX_PROBE_STEPS, MAX_RATE, MAX_SEED
-from tuner.text import fmt, printable
+from tuner.text import fmt
 
 if TYPE_CHECKING:  # loaded by the commands that run, not for --help
     from tuner.nn.data import Dataset
@@ -104,53 +104,69 @@ def init(
 def lr(
     spec_path: SpecArgument,
     optimizer: Annotated[
-        str | None, typer.Option("--optimizer", help="Optimizer to probe (default: the spec's first).")
+        str | None, typer.Option("--optimizer", help="One optimizer to probe (default: every one of the spec).")
     ] = None,
     batch_size: BatchSizeOption = None,
-    steps: Annotated[int, typer.Option("--steps", max=MAX_PROBE_STEPS, help="Minibatch steps of the ramp.")] = 100,
-    eps_min: Annotated[float, typer.Option("--eps-min", max=MAX_RATE, help="First rate of the ramp.")] = 1e-6,
+    steps: Annotated[int | None, typer.Option("--steps", min=2, max=MAX_PROBE_STEPS,
+                                              help="Minibatch steps of one sweep (default: the study's plan).")] = None,
+    repeats: Annotated[int | None, typer.Option("--repeats", min=1, max=100,
+                                                help="Sweeps per optimizer (default: the study's plan).")] = None,
+    eps_min: Annotated[float, typer.Option("--eps-min", max=MAX_RATE, help="First rate of the ramp.")] = 1e-5,
     eps_max: Annotated[float, typer.Option("--eps-max", max=MAX_RATE, help="Last rate of the ramp.")] = 10.0,
     seed: SeedOption = None,
     plot_path: Annotated[
-        Path | None, typer.Option("--plot", metavar="FILE.png", help="Write the loss-vs-rate curve as a PNG.")
+        Path | None,
+        typer.Option("--plot", metavar="FILE.png", help="Write the loss-vs-rate curves as a PNG (FILE-<optimizer>.png "
+                     "for each when several are probed)."),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Run the learning-rate range test (Smith 2017) on the spec's initial network and suggest eps0.
+    """Run the learning-rate range test (Smith 2017) of each optimizer on the spec's initial network.
 
-    The rate grows exponentially from --eps-min to --eps-max over --steps minibatches; the smoothed loss
-    is watched until it blows up. Suggested eps0: the rate at its minimum / 10; range: eps0/10 .. eps0*10.
-    With init_scale = "auto" the network starts from the init-scale guess, else from the centre of the
-    spec's init_scale.
+    The rate grows exponentially from --eps-min to --eps-max over --steps minibatches. Each sweep is read
+    without lag (a centred average): its edge is the first rate past the loss's minimum where the loss is
+    20% above it; the probe's edge is the median over --repeats sweeps, and the suggested eps0 is a tenth
+    of it. `"auto"` searches eps0 = suggestion x 0.1 .. 10. With init_scale = "auto" the network starts
+    from the init-scale guess, else from the centre of the spec's init_scale. By default, sweeps and steps
+    follow the plan `tuner study create` uses: 1.5% of the study's training steps.
 
     Example: tuner probe lr studies/digits-mlp.toml --optimizer momentum --plot lr.png
     """
-    from tuner.probe.lr import plot
-    from tuner.study.autos import probe_scales, spec_lr_probe
+    from tuner.probe.lr_plot import plot
+    from tuner.study.autos import EPS0_FACTOR, probe_plan, probe_scales, spec_lr_probe
 
     spec, data = _load(spec_path)
     seed = spec.study.seed if seed is None else seed
     batch_size = spec.train.batch_size if batch_size is None else batch_size
-    optimizer = optimizer or spec.search.optimizers[0]
+    planned = probe_plan(spec, data)
+    repeats, steps = repeats or planned[0], steps or planned[1]
+    optimizers = (optimizer,) if optimizer else spec.search.optimizers
     scales = probe_scales(spec, data, batch_size=batch_size, seed=seed)
-    result = spec_lr_probe(spec, data, optimizer, scales=scales, batch_size=batch_size, seed=seed, steps=steps,
-                           eps_min=eps_min, eps_max=eps_max)
-    if plot_path is not None:
-        plot(result, plot_path)
+    results = {}
+    for name in optimizers:
+        result = spec_lr_probe(spec, data, name, scales=scales, batch_size=batch_size, seed=seed, steps=steps,
+                               repeats=repeats, eps_min=eps_min, eps_max=eps_max)
+        search_range = tuple(result.suggestion * f for f in EPS0_FACTOR)
+        results[name] = (result, search_range)
+        if plot_path is not None:
+            path = plot_path if len(optimizers) == 1 else plot_path.with_name(f"{plot_path.stem}-{name}{plot_path.suffix}")
+            plot(result, path, search_range=search_range)
     if as_json:
         typer.echo(json.dumps({"spec": str(spec_path), "study": spec.study.name, "scales": list(scales),
-                               **result.to_dict()}))
+                               "optimizers": {n: {**r.to_dict(), "range": list(rng)} for n, (r, rng) in results.items()}}))
         return
-    table = Table("step", "rate", "loss", "smoothed", title=f"range test: {optimizer}", title_justify="left")
-    n = len(result.losses)
-    for k in sorted({*range(0, n, max(1, n // 10)), n - 1}):
-        table.add_row(str(k), f"{result.rates[k]:.3g}", fmt(result.losses[k]), fmt(result.smoothed[k]))
-    out = _console()
+    _print_lr(_console(), results, repeats, steps)
+
+
+def _print_lr(out: Console, results: dict, repeats: int, steps: int) -> None:
+    table = Table("optimizer", "edge", "suggested eps0", "search range (log)", "loss fell", "sweeps: stop",
+                  title=f"range test: {repeats} sweep(s) x {steps} steps per optimizer", title_justify="left")
+    for name, (result, (low, high)) in results.items():
+        stops = ", ".join(f"{s.stop_reason} at {result.rates[min(len(s.losses), len(result.rates)) - 1]:.3g}"
+                          for s in result.sweeps)
+        table.add_row(name, f"{result.edge:.3g}", f"{result.suggestion:.3g}", f"{low:.3g} .. {high:.3g}",
+                      f"{100 * result.fall:.0f}%", stops)
     out.print(table)
-    out.print(f"stopped after {n} of {steps} steps ({result.stop_reason}); smoothed minimum "
-                 f"{result.min_loss:.4g} at rate {result.min_rate:.3g}")
-    out.print(f"suggested eps0 = {result.suggestion:.3g}; search range {result.low:.3g} .. {result.high:.3g} (log)")
-    if result.note:
-        out.print(f"note: {result.note}")
-    if plot_path is not None:
-        out.print(f"plot written to {printable(str(plot_path))}")
+    for name, (result, _) in results.items():
+        if result.note:
+            out.print(f"note ({name}): {result.note}")

@@ -15,15 +15,8 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from tuner.cli._common import (
-    JsonOption,
-    QuietOption,
-    StorageOption,
-    safe,
-    stderr,
-    stdout,
-    storage_url,
-)
+from tuner.cli._common import JsonOption, QuietOption, StorageOption, safe, stderr, stdout, storage_url
+from tuner.cli._probes import print_probes, ranges_table
 from tuner.errors import TunerError
 from tuner.storage import finished_count, open_study
 from tuner.study.catalog import cleanup_study, delete_study, list_studies
@@ -55,17 +48,32 @@ def create(
         bool, typer.Option("--load-if-exists", help="Reuse an existing study of that name if its spec is the same.")
     ] = False,
     quiet: QuietOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Create a study from a spec file; its validated spec is stored in the database for every worker.
+
+    With `"auto"` in the spec the probes run first: what each found and the ranges it set are printed, and
+    their picks are queued as the study's first trials.
 
     Example: tuner study create studies/digits-mlp.toml --storage sqlite:///tuner.db
     """
     url = storage_url(storage)
     spec = load_spec(spec_path)
     study_name, created = create_study(url, spec, name=name, load_if_exists=load_if_exists)
-    if not quiet:
-        verb = "created" if created else "exists, reusing"
-        stdout.print(f"study '{printable(study_name)}' {verb} in {safe(url)}")
+    if quiet:
+        return
+    from tuner.analysis.overview import created_summary  # pandas: only when something is printed
+
+    summary = created_summary(open_study(url, study_name), created=created, storage=safe(url))
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    verb = "created" if created else "exists, reusing"
+    stdout.print(f"study '{printable(study_name)}' {verb} in {safe(url)}")
+    probes = summary["probes"]
+    print_probes(stdout, probes["init_guess"], probes["scheme"], probes["lr_probe"])
+    if summary["queued"]:
+        stdout.print(f"queued first: {summary['queued']} trial(s), the probes' picks")
 
 
 @app.command("list")
@@ -105,11 +113,18 @@ def print_summary(url: str, name: str) -> None:
         stdout.print(f"best trial #{b['number']}: value {fmt(b['value'])}")
         stdout.print("  " + ", ".join(printable(f"{k}={fmt(v)}") for k, v in b["params"].items()))
     if o["optimizers"]:
-        table = Table("optimizer", "trials", "complete", "pruned", "failed", "diverged", "best", "median")
+        table = Table("optimizer", "trials", "complete", "pruned", "failed", "diverged", "best", "median",
+                      f"best of first {o['equal_budget']}")
         for r in o["optimizers"]:
             numbers = (str(r[k]) for k in ("trials", "complete", "pruned", "failed", "diverged"))
-            table.add_row(Text(printable(str(r["optimizer"]))), *numbers, fmt(r["best"]), fmt(r["median"]))
+            table.add_row(Text(printable(str(r["optimizer"]))), *numbers, fmt(r["best"]), fmt(r["median"]),
+                          fmt(r["best_at_equal_budget"]))
         stdout.print(table)
+    print_probes(stdout, o["probes"]["init_guess"], o["probes"]["scheme"], o["probes"]["lr_probe"])
+    if o["ranges"]:
+        stdout.print(ranges_table(o["ranges"]))
+    for line in o["warnings"]:
+        stdout.print(f"warning: {line}")
 
 
 @app.command("show")

@@ -1,34 +1,52 @@
 """The learning-rate probe: the range test of L. N. Smith, "Cyclical Learning Rates for Training Neural
-Networks" (WACV 2017, sec. 3.3).
+Networks" (WACV 2017, sec. 3.3), read without lag and repeated.
 
-From the initial model, run `steps` minibatch steps of the optimizer with the rate ramped exponentially
+One sweep: from the initial model, `steps` minibatch steps of the optimizer with the rate ramped
+exponentially,
 
     ε_k = eps_min · (eps_max/eps_min)^(k/(steps−1)),   k = 0 .. steps−1
 
-(constant within a step), record each step's minibatch loss L_k (at the parameters the step starts from),
-and smooth it with a bias-corrected exponential moving average (as Adam corrects its moments):
+(constant within a step; the optimizer's velocity or moments carry over from step to step, as in a real
+run), recording each step's minibatch loss L_k at the parameters the step starts from.
 
-    m_k = β·m_{k−1} + (1−β)·L_k,  m_{−1} = 0 ;   L̂_k = m_k / (1 − β^(k+1))
+Reading a sweep, after it has ended (so the smoothing may look ahead and has no lag):
 
-Stop early when L_k or L̂_k is not finite or L̂_k > 4·min_{j≤k} L̂_j (the loss has blown up).
+    s_k   = mean(L_j : |j − k| ≤ h)        centred moving average, truncated at the ends; h = half a decade
+                                          of rates, round(steps / (2·decades))
+    k*    = argmin_k s_k                   the bottom of the valley
+    edge  = ε at the first k > k* with s_k > (1 + RISE)·s_k*     the loss is RISE = 20% above its minimum
 
-Suggested ε0: the rate at the minimum of the smoothed loss divided by 10. The minimum itself is already
-at the edge of stability (the loss is about to rise), and the smoothed curve lags the raw one (by about
-β/(1−β) = 49 steps at β = 0.98, i.e. half of a 100-step ramp: its minimum sits where the raw loss is
-already climbing); a tenth of it is the usual choice (fastai's `lr_min`) and, unlike the steepest-descent
-point, does not depend on a derivative of a noisy curve. Search range: suggestion/10 .. suggestion·10, log.
+If the loss turns non-finite before that, the edge is the rate of that step; if it never rises, the edge
+is eps_max (and the note says so).
 
-The rate is imposed by setting the optimizer's `eps0` and `eps_tau` to ε_k before each step (a constant
-schedule of eq. 8.14 for that step): the optimizer's state (velocity, moments) carries over from step to
-step, as in a real run.
+On a quadratic with curvature L gradient descent is stable iff ε < 2/L, heavy-ball momentum (Alg. 8.2)
+iff ε < 2(1 + α)/L. The edge lands near that limit but not on it: the centred window sees a blow-up
+coming up to half a decade early and minibatch noise starts it early, while after ε ≈ 1/L has nearly
+cancelled the steepest direction, the error needs some steps to grow back. tests/probe/test_lr.py checks
+limit/3 < edge < 2·limit on a linear regression whose Hessian is known (SGD, and momentum with α = 0.5;
+with α = 0.9 the loss oscillates, and rises, well before the limit).
+
+`repeats` sweeps from fresh models (a factory) or from the same parameters (a model), each with its own
+minibatch order; the probe's edge is their median (of log ε), and the suggested ε0 is edge / 10: the best
+ε0 of a full run with the linear decay of eq. 8.14 lies below the edge, by a factor that differs from
+problem to problem, and a tenth of it gave the smallest loss of accuracy over five study specs (measured
+against a grid of full runs: bench/RESULTS.md, "Learning-rate probe"). The search around it, not the
+suggestion alone, finds the rate (`tuner.study.autos`).
+
+Why not the classic reading (fastai's `lr_find`, and this module before): it smooths with a causal
+exponential moving average (β = 0.98, bias-corrected) whose lag of about β/(1−β) = 49 steps is half of a
+100-step sweep, so its minimum sits where the raw loss is already climbing; fastai divides that minimum by
+10 to make up for it. A centred average has no lag, and the edge, where the loss rises again, is sharper
+than the bottom of a flat valley.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,19 +54,44 @@ from tuner.errors import ProbeError
 from tuner.optim import make as make_optimizer
 from tuner.probe.stats import check_activation
 
-BLOW_UP = 4.0  # stop when the smoothed loss exceeds this multiple of its minimum
-SUGGESTION_DIVISOR = 10.0  # suggested ε0 = rate at the smoothed minimum / this
-RANGE_FACTOR = 10.0  # search range: suggestion / this .. suggestion * this
+if TYPE_CHECKING:
+    from tuner.nn.data import Dataset
+    from tuner.nn.mlp import MLP
+
+RISE = 0.2  # the edge: the smoothed loss this fraction above its minimum
+STOP = 4.0  # a sweep stops when the mean of its last h losses exceeds this multiple of their lowest mean
+SUGGESTION_DIVISOR = 10.0  # suggested ε0 = edge / this
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """One sweep: its minibatch losses (the last may be the non-finite one that ended it), the centred
+    average of the finite ones, the index of the valley's bottom and of the edge, and why it stopped
+    (`blow-up`, `non-finite` or `eps_max`)."""
+
+    losses: tuple[float, ...]
+    smoothed: tuple[float, ...]
+    min_index: int
+    edge_index: int
+    stop_reason: str
+
+    def to_dict(self) -> dict:
+        return {
+            "losses": [v if math.isfinite(v) else None for v in self.losses],
+            "smoothed": list(self.smoothed),
+            "min_index": self.min_index,
+            "edge_index": self.edge_index,
+            "stop_reason": self.stop_reason,
+        }
 
 
 @dataclass(frozen=True)
 class LRProbeResult:
-    """The curve and the suggestion of one range test.
+    """The sweeps and the reading of one optimizer's range test.
 
-    `rates[k]`, `losses[k]`, `smoothed[k]` for the steps run (the last may be the non-finite one that
-    stopped the test). `min_rate`: the rate at the smoothed minimum. `stop_reason`: why the test ended
-    (`blow-up`, `non-finite`, or `eps_max` when it ran to the end). `note`: a caveat on the suggestion,
-    or None.
+    `rates[k]` is the ramp (every sweep uses it); `edge` the median of the sweeps' edges; `suggestion` =
+    edge / SUGGESTION_DIVISOR; `fall` how far the loss fell before the edge (1 − s_k*/s_0, median over
+    sweeps); `note` a caveat on the reading, or None.
     """
 
     optimizer: str
@@ -58,43 +101,34 @@ class LRProbeResult:
     steps: int
     batch_size: int
     rates: tuple[float, ...]
-    losses: tuple[float, ...]
-    smoothed: tuple[float, ...]
-    min_rate: float
-    min_loss: float
+    sweeps: tuple[Sweep, ...]
+    edge: float
     suggestion: float
-    low: float
-    high: float
-    stop_reason: str
+    fall: float
     note: str | None
     seconds: float
 
     @property
-    def search_range(self) -> tuple[float, float]:
-        """(low, high) of the suggested log range for ε0."""
-        return self.low, self.high
+    def edges(self) -> tuple[float, ...]:
+        """Each sweep's edge."""
+        return tuple(sweep_edge(self.rates, s) for s in self.sweeps)
 
     def to_dict(self) -> dict:
-        """A JSON-able dict; a non-finite loss is written as None."""
-
-        def finite(values: tuple[float, ...]) -> list[float | None]:
-            return [v if math.isfinite(v) else None for v in values]
-
+        """A JSON-able dict (a non-finite loss is written as None)."""
         return {
             "optimizer": self.optimizer,
             "hparams": dict(self.hparams),
             "eps_min": self.eps_min,
             "eps_max": self.eps_max,
             "steps": self.steps,
+            "repeats": len(self.sweeps),
             "batch_size": self.batch_size,
             "rates": list(self.rates),
-            "losses": finite(self.losses),
-            "smoothed": finite(self.smoothed),
-            "min_rate": self.min_rate,
-            "min_loss": self.min_loss,
+            "sweeps": [s.to_dict() for s in self.sweeps],
+            "edges": list(self.edges),
+            "edge": self.edge,
             "suggestion": self.suggestion,
-            "range": [self.low, self.high],
-            "stop_reason": self.stop_reason,
+            "fall": self.fall,
             "note": self.note,
             "seconds": self.seconds,
         }
@@ -105,146 +139,149 @@ def ramp(eps_min: float, eps_max: float, steps: int) -> np.ndarray:
     return eps_min * (eps_max / eps_min) ** (np.arange(steps) / max(steps - 1, 1))
 
 
+def half_width(eps_min: float, eps_max: float, steps: int) -> int:
+    """Half a decade of the ramp, in steps (at least 1): the smoothing window's half-width."""
+    return max(1, round(steps / (2 * math.log10(eps_max / eps_min))))
+
+
+def centred_mean(values: np.ndarray, h: int) -> np.ndarray:
+    """s_k = mean(v_j : |j − k| ≤ h), the window truncated at both ends: no lag, unlike an exponential
+    moving average."""
+    v = np.asarray(values, dtype=np.float64)
+    cumulative = np.concatenate([[0.0], np.cumsum(v)])
+    k = np.arange(len(v))
+    lo, hi = np.maximum(k - h, 0), np.minimum(k + h + 1, len(v))
+    return (cumulative[hi] - cumulative[lo]) / (hi - lo)
+
+
+def read_sweep(losses: list[float], h: int, stop_reason: str) -> Sweep:
+    """The valley's bottom and the edge of one sweep's losses (see the module docstring)."""
+    finite = len(losses) if all(math.isfinite(v) for v in losses) else next(
+        i for i, v in enumerate(losses) if not math.isfinite(v))
+    if finite == 0:
+        raise ProbeError("the loss was not finite from the first step; lower eps_min")
+    smoothed = centred_mean(np.asarray(losses[:finite]), h)
+    k_min = int(np.argmin(smoothed))
+    above = np.nonzero(smoothed[k_min:] > (1.0 + RISE) * smoothed[k_min])[0]
+    edge = k_min + int(above[0]) if above.size else finite if finite < len(losses) else finite - 1
+    return Sweep(tuple(losses), tuple(float(s) for s in smoothed), k_min, edge, stop_reason)
+
+
+def sweep_edge(rates: tuple[float, ...], sweep: Sweep) -> float:
+    """The rate at a sweep's edge index."""
+    return float(rates[min(sweep.edge_index, len(rates) - 1)])
+
+
 def _positive(value: float, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
         raise ProbeError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
 
 
-def _check_data(x: np.ndarray, batch_size: int) -> None:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ProbeError(f"batch_size must be an integer >= 1, got {batch_size!r}")
-    if batch_size > len(x):
-        raise ProbeError(f"batch size {batch_size} is larger than the training data ({len(x)} examples)")
+def _count(value: int, name: str, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ProbeError(f"{name} must be an integer >= {low}, got {value!r}")
+    return value
 
 
-def lr_probe(
-    model,  # noqa: ANN001 - an MLP, or a callable rng -> MLP
-    optimizer: str,
-    data,  # noqa: ANN001 - a Dataset (x_train, y_train), or a tuple (x, y)
-    *,
-    hparams: dict[str, float] | None = None,
-    eps_min: float = 1e-6,
-    eps_max: float = 10.0,
-    steps: int = 100,
-    batch_size: int = 64,
-    smooth: float = 0.98,
-    rng: np.random.Generator,
-) -> LRProbeResult:
-    """Run the range test of `optimizer` (fixed `hparams`, e.g. alpha or clip_norm) on `data`'s training set.
-
-    `model` is either a network, whose parameters are restored when the test ends, or a factory called as
-    `model(rng)` for a fresh one. Minibatches are drawn without replacement from a permutation by `rng`
-    (a new permutation each pass), so the test is deterministic for a seed.
-    """
+def _check_arguments(eps_min: float, eps_max: float, steps: int, repeats: int, batch_size: int,
+                     n_examples: int) -> tuple[float, float]:
+    """ProbeError naming the first bad argument; the rates as floats."""
     eps_min, eps_max = _positive(eps_min, "eps_min"), _positive(eps_max, "eps_max")
     if eps_min >= eps_max:
         raise ProbeError(f"eps_min must be < eps_max, got eps_min={eps_min:g}, eps_max={eps_max:g}")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 2:
-        raise ProbeError(f"steps must be an integer >= 2, got {steps!r}")
-    if not (isinstance(smooth, int | float) and 0.0 <= smooth < 1.0):
-        raise ProbeError(f"smooth must be in [0, 1), got {smooth!r}")
+    for value, name, low in ((steps, "steps", 8), (repeats, "repeats", 1), (batch_size, "batch_size", 1)):
+        _count(value, name, low)
+    if batch_size > n_examples:
+        raise ProbeError(f"batch size {batch_size} is larger than the training data ({n_examples} examples)")
+    return eps_min, eps_max
+
+
+def _run_sweep(net: MLP, optimizer: str, hparams: dict[str, float], x: np.ndarray, y: np.ndarray,
+               rates: np.ndarray, batch_size: int, h: int, rng: np.random.Generator) -> Sweep:
+    """One sweep from `net`'s current parameters (which it changes)."""
+    opt = make_optimizer(optimizer, eps0=float(rates[0]), eps_tau=float(rates[0]), **hparams)
+    opt.start(net.params, len(rates))
+    losses: list[float] = []
+    order, cursor, lowest, stop_reason = rng.permutation(len(x)), 0, math.inf, "eps_max"
+    for rate in rates:
+        if cursor + batch_size > len(x):
+            order, cursor = rng.permutation(len(x)), 0
+        idx = order[cursor : cursor + batch_size]
+        cursor += batch_size
+        xb, yb = x[idx], y[idx]
+        opt.eps0 = opt.eps_tau = float(rate)
+        with np.errstate(all="ignore"):
+            losses.append(float(opt.step(net.params, net.grad, lambda xb=xb, yb=yb: net.loss_and_grad(xb, yb))))
+        if not math.isfinite(losses[-1]):
+            stop_reason = "non-finite"
+            break
+        # A trailing mean is enough to see a blow-up that is already certain; the reading itself is centred.
+        recent = sum(losses[-h:]) / len(losses[-h:])
+        lowest = min(lowest, recent)
+        if len(losses) > 2 * h and recent > STOP * lowest:
+            stop_reason = "blow-up"
+            break
+    return read_sweep(losses, h, stop_reason)
+
+
+def lr_probe(
+    model: MLP | Callable[[np.random.Generator], MLP],
+    optimizer: str,
+    data: Dataset | tuple[np.ndarray, np.ndarray],
+    *,
+    hparams: dict[str, float] | None = None,
+    eps_min: float = 1e-5,
+    eps_max: float = 10.0,
+    steps: int = 100,
+    repeats: int = 1,
+    batch_size: int = 64,
+    rng: np.random.Generator,
+) -> LRProbeResult:
+    """Run `repeats` range tests of `optimizer` (fixed `hparams`, e.g. alpha or clip_norm) on `data`'s
+    training set, and read the edge and the suggested ε0 from them.
+
+    `model` is a network, whose parameters every sweep starts from and which are restored at the end, or
+    a factory called as `model(rng)` for a fresh network per sweep. Minibatches are drawn without
+    replacement from a permutation by `rng` (a new one each pass): the probe is deterministic for a seed.
+    """
     x, y = (data.x_train, data.y_train) if hasattr(data, "x_train") else data
-    _check_data(x, batch_size)
+    eps_min, eps_max = _check_arguments(eps_min, eps_max, steps, repeats, batch_size, len(x))
     hparams = {k: v for k, v in (hparams or {}).items() if k not in ("eps0", "eps_tau", "tau")}
     rates = ramp(eps_min, eps_max, steps)
-
-    net = model(rng) if callable(model) and not hasattr(model, "params") else model
-    check_activation(net)
-    saved = None if net is not model else net.params.copy()
-    opt = make_optimizer(optimizer, eps0=eps_min, eps_tau=eps_min, **hparams)
+    h = half_width(eps_min, eps_max, steps)
+    fresh = callable(model) and not hasattr(model, "params")
     started = time.perf_counter()
-    losses: list[float] = []
-    smoothed: list[float] = []
-    m, best, stop_reason = 0.0, math.inf, "eps_max"
-    order, cursor = rng.permutation(len(x)), 0
+    sweeps = []
+    saved = None if fresh else model.params.copy()
     try:
-        opt.start(net.params, steps)
-        for k, rate in enumerate(rates):
-            if cursor + batch_size > len(x):
-                order, cursor = rng.permutation(len(x)), 0
-            idx = order[cursor : cursor + batch_size]
-            cursor += batch_size
-            xb, yb = x[idx], y[idx]
-            opt.eps0 = opt.eps_tau = float(rate)
-            with np.errstate(all="ignore"):
-                loss = float(opt.step(net.params, net.grad, lambda xb=xb, yb=yb: net.loss_and_grad(xb, yb)))
-            losses.append(loss)
-            m = smooth * m + (1.0 - smooth) * loss
-            smoothed.append(m / (1.0 - smooth ** (k + 1)))
-            if not (math.isfinite(loss) and math.isfinite(smoothed[-1])):
-                stop_reason = "non-finite"
-                break
-            best = min(best, smoothed[-1])
-            if smoothed[-1] > BLOW_UP * best:
-                stop_reason = "blow-up"
-                break
+        for _ in range(repeats):
+            net = model(rng) if fresh else model
+            check_activation(net)
+            if saved is not None:
+                np.copyto(net.params, saved)
+            sweeps.append(_run_sweep(net, optimizer, hparams, x, y, rates, batch_size, h, rng))
     finally:
         if saved is not None:
-            np.copyto(net.params, saved)
-    seconds = time.perf_counter() - started
-
-    finite = [i for i, v in enumerate(smoothed) if math.isfinite(v)]
-    if not finite:
-        raise ProbeError(
-            f"{optimizer}: the loss was not finite from the first step at rate {eps_min:g}; lower eps_min"
-        )
-    i_min = min(finite, key=lambda i: smoothed[i])
-    min_rate = float(rates[i_min])
-    suggestion = min_rate / SUGGESTION_DIVISOR
-    note = None
-    if stop_reason == "eps_max":
-        note = f"the loss did not blow up before eps_max={eps_max:g}; a larger eps_max may find a larger rate"
-    elif i_min == 0:
-        note = "the smoothed loss never went below its first value; lower eps_min"
+            np.copyto(model.params, saved)
+    edges = [sweep_edge(tuple(rates), s) for s in sweeps]
+    edge = float(np.exp(np.median(np.log(edges))))
+    fall = float(np.median([1.0 - s.smoothed[s.min_index] / s.smoothed[0] for s in sweeps]))
     return LRProbeResult(
-        optimizer=optimizer,
-        hparams=hparams,
-        eps_min=eps_min,
-        eps_max=eps_max,
-        steps=steps,
-        batch_size=batch_size,
-        rates=tuple(float(r) for r in rates[: len(losses)]),
-        losses=tuple(losses),
-        smoothed=tuple(float(s) for s in smoothed),
-        min_rate=min_rate,
-        min_loss=float(smoothed[i_min]),
-        suggestion=suggestion,
-        low=suggestion / RANGE_FACTOR,
-        high=suggestion * RANGE_FACTOR,
-        stop_reason=stop_reason,
-        note=note,
-        seconds=seconds,
+        optimizer=optimizer, hparams=hparams, eps_min=eps_min, eps_max=eps_max, steps=steps,
+        batch_size=batch_size, rates=tuple(float(r) for r in rates), sweeps=tuple(sweeps), edge=edge,
+        suggestion=edge / SUGGESTION_DIVISOR, fall=fall, note=_note(sweeps, edge, eps_min, eps_max, fall),
+        seconds=time.perf_counter() - started,
     )
 
 
-def plot(result: LRProbeResult, path: str | Path) -> Path:
-    """Write a PNG of the loss (raw and smoothed) against the rate (log x), the suggestion marked."""
-    from matplotlib.figure import (
-        Figure,  # no pyplot: a bare Figure renders with the Agg canvas
-    )
-
-    path = Path(path)
-    fig = Figure(figsize=(7, 4.5), dpi=100)
-    ax = fig.add_subplot()
-    rates = np.asarray(result.rates)
-    losses = np.asarray(result.losses, dtype=float)
-    ok = np.isfinite(losses)
-    ax.plot(rates[ok], losses[ok], color="0.75", linewidth=1, label="minibatch loss")
-    ax.plot(rates[: len(result.smoothed)], result.smoothed, color="C0", linewidth=2, label="smoothed")
-    ax.axvline(result.min_rate, color="0.4", linestyle=":", label=f"minimum  ε = {result.min_rate:.3g}")
-    ax.axvline(result.suggestion, color="C3", linestyle="--", label=f"suggested ε0 = {result.suggestion:.3g}")
-    ax.axvspan(result.low, result.high, color="C3", alpha=0.08, label="search range")
-    ax.set_xscale("log")
-    finite = np.asarray(result.smoothed)[np.isfinite(result.smoothed)]
-    if finite.size and result.min_loss > 0:  # the blown-up tail would squash the interesting part
-        bottom = 0.9 * min(float(np.min(losses[ok])), result.min_loss)
-        ax.set_ylim(bottom, 1.1 * min(float(np.max(finite)), BLOW_UP * result.min_loss))
-    ax.set_xlabel("learning rate ε (log scale)")
-    ax.set_ylabel("training loss")
-    ax.set_title(f"Learning-rate range test: {result.optimizer}, {len(result.losses)} steps ({result.stop_reason})")
-    ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    return path
+def _note(sweeps: list[Sweep], edge: float, eps_min: float, eps_max: float, fall: float) -> str | None:
+    """A caveat a user should see beside the suggestion, or None."""
+    if sum(s.stop_reason == "eps_max" and s.edge_index == len(s.losses) - 1 for s in sweeps) * 2 > len(sweeps):
+        return f"the loss did not rise before eps_max={eps_max:g}; a larger eps_max may find a larger rate"
+    if edge < eps_min * 10:
+        return f"the edge {edge:.3g} is within a decade of eps_min={eps_min:g}; lower eps_min"
+    if fall < 0.05:
+        return (f"the loss fell by only {100 * fall:.1f}% before the edge: the sweep saw it blow up but hardly "
+                "learn, so the suggestion rests on the blow-up alone")
+    return None

@@ -1,19 +1,29 @@
-"""`"auto"` in a spec: the probes run on the spec's network and data, and their results set the ranges.
+"""`"auto"` in a spec: the probes run on the spec's network and data, and their results anchor the search.
 
-`resolve_spec_autos(spec, data)` builds the spec's network with its base init scheme at scale 1, runs the
-init-scale guess (LSUV) on one training batch when `init_scale = "auto"`, then the learning-rate probe
-when `eps0 = "auto"` (from the guessed initialisation when there is one), and returns the spec with
-concrete log ranges (`resolve_auto`: guess/4 .. guess*4 per layer; the probe's eps0
-range) plus a JSON-able record of each probe. `warm_start_params` turns the records into the parameters of
-the study's first trial (`study.enqueue_trial`), so the guess itself is evaluated first.
+`resolve_spec_autos(spec, data)` builds the spec's network with its base init scheme at scale 1 and runs
+the init-scale guess (LSUV) on one training batch when `init_scale = "auto"`, then the learning-rate probe
+of every optimizer of the spec, each with its own sweeps, when `eps0 = "auto"` (from the guessed
+initialisation when there is one). `resolve_auto` turns their results into the search space:
 
-Everything is seeded from the study's seed: the same spec gives the same records.
+    init_scale_l   hidden layer l: guess_l/4 .. guess_l·4;  the output layer: guess/10 .. guess·10 (log)
+    eps0           anchored: eps0 = anchor[optimizer] · eps0_factor, eps0_factor in 1/10 .. 10 (log), the
+                   anchor being the probe's suggestion for that optimizer (Adam's and SGD's good rates
+                   differ by two decades: one shared range would give each the other's rates)
+
+The output layer gets its own, wider range: where accuracy peaks its scale moves furthest from "unit
+variance" (a small or a large logit scale), and it sets the effective rate of the whole net. These widths
+were chosen from measured alternatives (bench/RESULTS.md, "Auto as an anchor"). The probes cost a fixed
+share of the study's training: PROBE_BUDGET of its planned minibatch steps, split over the optimizers
+(`probe_plan`).
+
+`warm_start_trials` gives the study's first trials (`study.enqueue_trial`): the probes' own picks, so the
+guess itself is evaluated first and the sampler starts from it. Everything is seeded from the study's
+seed: the same spec gives the same records.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
@@ -23,57 +33,60 @@ from tuner.nn.mlp import MLP
 from tuner.optim import HYPERPARAMETERS
 from tuner.probe.init_guess import init_scale_guess
 from tuner.probe.lr import LRProbeResult, lr_probe
-from tuner.study.objective import build_model
-from tuner.study.params import Auto, Choice, Fixed, Param, PerLayer, Range
+from tuner.study.objective import build_model, total_steps
+from tuner.study.params import Anchored, Auto, Fixed, Param, PerLayer, Range
 from tuner.study.space import TrialConfig
 from tuner.study.spec import OPTIONAL_HPARAMS, StudySpec
 
-SPREAD = 4.0  # init-scale search range: guess/SPREAD .. guess*SPREAD
-LR_STEPS = 100
+HIDDEN_SPREAD = 4.0  # hidden layers' init scale: guess/4 .. guess*4
+OUTPUT_SPREAD = 10.0  # the output layer's: guess/10 .. guess*10
+EPS0_FACTOR = (0.1, 10.0)  # eps0 = the probe's suggestion x a factor in this log range
+PROBE_BUDGET = 0.015  # the learning-rate probes' share of the study's planned training steps
+LR_STEPS, MIN_STEPS, MAX_REPEATS = 100, 60, 4
 
 
 def resolve_auto(
     spec: StudySpec,
     *,
     init_scale_guess: list[float] | None = None,
-    eps0_range: tuple[float, float] | None = None,
-    spread: float = 4.0,
+    eps0_anchors: dict[str, float] | None = None,
 ) -> StudySpec:
-    """Replace `"auto"` with log ranges centred on the probes' results; other values are left alone.
-
-    init_scale: per layer `guess/spread .. guess*spread` (with `init_scale_shared`, one range centred on
-    the geometric mean of the guesses). eps0: `eps0_range`, searched on a log scale.
-    """
+    """Replace `"auto"` with the search space anchored on the probes' results (module docstring); other
+    values are left alone. With `init_scale_shared`, one range centred on the guesses' geometric mean."""
     label, search = spec.label, spec.search
-    if not (math.isfinite(spread) and spread > 1):
-        raise SpecError(f"{label}: spread must be > 1, got {spread!r}")
     update: dict[str, Param] = {}
     if isinstance(search.eps0, Auto):
-        if eps0_range is None:
-            raise SpecError(f"{label}: search.eps0: 'auto' needs the learning-rate probe's range, got none")
-        low, high = (float(v) for v in eps0_range)
-        if not (0 < low < high and math.isfinite(high)):
-            raise SpecError(f"{label}: search.eps0: the probe's range must have 0 < low < high, got {eps0_range!r}")
-        update["eps0"] = Range(low, high, log=True)
+        if eps0_anchors is None:
+            raise SpecError(f"{label}: search.eps0: 'auto' needs the learning-rate probe's suggestions, got none")
+        missing = [o for o in search.optimizers if not (math.isfinite(eps0_anchors.get(o, math.nan))
+                                                       and eps0_anchors[o] > 0)]
+        if missing:
+            raise SpecError(f"{label}: search.eps0: no finite suggestion > 0 for {', '.join(missing)}")
+        update["eps0"] = Anchored(tuple((o, float(eps0_anchors[o])) for o in search.optimizers), *EPS0_FACTOR)
     if isinstance(search.init_scale, Auto):
-        n_layers = spec.model.n_layers
-        if init_scale_guess is None:
-            raise SpecError(f"{label}: search.init_scale: 'auto' needs the init-scale guess, got none")
-        guess = [float(g) for g in init_scale_guess]
-        if len(guess) != n_layers:
-            raise SpecError(
-                f"{label}: search.init_scale: the guess needs {n_layers} values (one per dense layer), got {len(guess)}"
-            )
-        if not all(math.isfinite(g) and g > 0 for g in guess):
-            raise SpecError(f"{label}: search.init_scale: the guess must be finite and > 0, got {guess!r}")
-        if search.init_scale_shared:
-            centre = math.exp(sum(math.log(g) for g in guess) / len(guess))
-            update["init_scale"] = Range(centre / spread, centre * spread, log=True)
-        else:
-            update["init_scale"] = PerLayer(tuple(Range(g / spread, g * spread, log=True) for g in guess))
+        update["init_scale"] = init_scale_space(spec, init_scale_guess)
     if not update:
         return spec
     return spec.model_copy(update={"search": search.model_copy(update=update)})
+
+
+def init_scale_space(spec: StudySpec, guess: list[float] | None) -> Range | PerLayer:
+    """The init-scale ranges around the guess (one per dense layer, or one shared)."""
+    label, n_layers = spec.label, spec.model.n_layers
+    if guess is None:
+        raise SpecError(f"{label}: search.init_scale: 'auto' needs the init-scale guess, got none")
+    guess = [float(g) for g in guess]
+    if len(guess) != n_layers:
+        raise SpecError(
+            f"{label}: search.init_scale: the guess needs {n_layers} values (one per dense layer), got {len(guess)}"
+        )
+    if not all(math.isfinite(g) and g > 0 for g in guess):
+        raise SpecError(f"{label}: search.init_scale: the guess must be finite and > 0, got {guess!r}")
+    if spec.search.init_scale_shared:
+        centre = math.exp(sum(math.log(g) for g in guess) / n_layers)
+        return Range(centre / HIDDEN_SPREAD, centre * HIDDEN_SPREAD, log=True)
+    spreads = [HIDDEN_SPREAD] * (n_layers - 1) + [OUTPUT_SPREAD]
+    return PerLayer(tuple(Range(g / s, g * s, log=True) for g, s in zip(guess, spreads, strict=True)))
 
 
 def has_auto(spec: StudySpec) -> bool:
@@ -175,60 +188,56 @@ def probe_scales(spec: StudySpec, data: Dataset, *, batch_size: int, seed: int) 
     return centre_scales(spec)
 
 
-def spec_lr_probe(
-    spec: StudySpec,
-    data: Dataset,
-    optimizer: str,
-    *,
-    scales: tuple[float, ...],
-    batch_size: int,
-    seed: int,
-    steps: int = LR_STEPS,
-    **bounds: float,
-) -> LRProbeResult:
+def probe_plan(spec: StudySpec, data: Dataset) -> tuple[int, int]:
+    """(repeats, steps) of each optimizer's probe: PROBE_BUDGET of the study's planned training steps
+    (n_trials x epochs x minibatches per epoch), split over its optimizers; sweeps of LR_STEPS, up to
+    MAX_REPEATS of them, or one shorter sweep (at least MIN_STEPS) when the budget is small."""
+    share = PROBE_BUDGET * spec.study.n_trials * total_steps(spec, data) / len(spec.search.optimizers)
+    if share >= 2 * LR_STEPS:
+        return min(MAX_REPEATS, int(share // LR_STEPS)), LR_STEPS
+    return 1, int(min(LR_STEPS, max(MIN_STEPS, share)))
+
+
+def spec_lr_probe(spec: StudySpec, data: Dataset, optimizer: str, *, scales: tuple[float, ...], batch_size: int,
+                  seed: int, steps: int = LR_STEPS, repeats: int = 1, **bounds: float) -> LRProbeResult:
     """The range test of one `optimizer` on the spec's network at init `scales`, with the spec's fixed
-    hyperparameters; `bounds` may give eps_min and eps_max."""
+    hyperparameters; `bounds` may give eps_min and eps_max. Every optimizer of a study is probed from the
+    same seed: the same networks and minibatches (common random numbers)."""
     return lr_probe(
         lambda rng: probe_model(spec, data, scales, rng),
         optimizer,
         data,
         hparams=optimizer_hparams(spec, optimizer),
         steps=steps,
+        repeats=repeats,
         batch_size=batch_size,
         rng=np.random.default_rng(seed),
         **bounds,
     )
 
 
-def lr_record(
-    spec: StudySpec,
-    data: Dataset,
-    *,
-    scales: tuple[float, ...],
-    optimizers: tuple[str, ...] | None = None,
-    batch_size: int | None = None,
-    steps: int = LR_STEPS,
-    seed: int | None = None,
-) -> dict:
-    """Run the learning-rate probe for each optimizer; the record holds every curve and the union range."""
+def lr_record(spec: StudySpec, data: Dataset, *, scales: tuple[float, ...], seed: int | None = None) -> dict:
+    """Run the learning-rate probe of every optimizer of the spec; each result gets the eps0 range it sets."""
     seed = spec.study.seed if seed is None else seed
-    batch_size = spec.train.batch_size if batch_size is None else batch_size
+    batch_size = spec.train.batch_size
     check_probe_data(data, batch_size)
-    results = {
-        optimizer: spec_lr_probe(spec, data, optimizer, scales=scales, batch_size=batch_size, seed=seed,
-                                 steps=steps).to_dict()
-        for optimizer in optimizers or spec.search.optimizers
-    }
-    low = min(r["range"][0] for r in results.values())
-    high = max(r["range"][1] for r in results.values())
-    return {"batch_size": batch_size, "seed": seed, "steps": steps, "scales": list(scales),
-            "range": [low, high], "optimizers": results}
+    repeats, steps = probe_plan(spec, data)
+    results = {}
+    for optimizer in spec.search.optimizers:
+        result = spec_lr_probe(spec, data, optimizer, scales=scales, batch_size=batch_size, seed=seed,
+                               steps=steps, repeats=repeats)
+        low, high = (result.suggestion * f for f in EPS0_FACTOR)
+        results[optimizer] = {**result.to_dict(), "range": [low, high]}
+    return {"batch_size": batch_size, "seed": seed, "steps": steps, "repeats": repeats, "scales": list(scales),
+            "factor": list(EPS0_FACTOR), "optimizers": results}
 
 
 def resolve_spec_autos(spec: StudySpec, data: Dataset) -> tuple[StudySpec, dict | None, dict | None]:
     """Resolve `"auto"` values of `spec` with the probes: (resolved spec, init-guess record, lr-probe record).
 
-    A record is None when its probe did not run (no `"auto"` for it). The resolved spec has no `"auto"`.
+    A record is None when its probe did not run (no `"auto"` for it). The resolved spec has no `"auto"`;
+    the init-guess record holds the per-layer ranges it set (`ranges`), the lr-probe record each
+    optimizer's eps0 range (`optimizers[name]["range"]`).
     """
     init_auto, eps_auto = isinstance(spec.search.init_scale, Auto), isinstance(spec.search.eps0, Auto)
     if not (init_auto or eps_auto):
@@ -239,44 +248,20 @@ def resolve_spec_autos(spec: StudySpec, data: Dataset) -> tuple[StudySpec, dict 
     resolved = resolve_auto(
         spec,
         init_scale_guess=list(scales) if init_auto else None,
-        eps0_range=tuple(lr_rec["range"]) if lr_rec is not None else None,
-        spread=SPREAD,
+        eps0_anchors={o: r["suggestion"] for o, r in lr_rec["optimizers"].items()} if lr_rec else None,
     )
+    if init_rec is not None:
+        init_rec["ranges"] = [[p.low, p.high] for p in _layer_ranges(resolved)]
     return resolved, init_rec, lr_rec
 
 
-def warm_start_params(spec: StudySpec, init_rec: dict | None, lr_rec: dict | None) -> dict[str, Any]:
-    """The parameters to enqueue as the study's first trial (`study.enqueue_trial`): the probes' picks.
-
-    `spec` is the resolved spec. Init scales: `init_scale_0 .. init_scale_{L-1}` = the guess (or
-    `init_scale` = their geometric mean with `init_scale_shared`). eps0: the probe's suggestion for the
-    spec's first optimizer, with `optimizer` fixed to it when the spec offers a choice. Values are clipped
-    into the resolved ranges; parameters left out are sampled as usual.
-    """
-    params: dict[str, Any] = {}
-    if init_rec is not None:
-        guess = [float(g) for g in init_rec["multipliers"]]
-        if spec.search.init_scale_shared:
-            params["init_scale"] = math.exp(sum(math.log(g) for g in guess) / len(guess))
-        else:
-            params.update({f"init_scale_{i}": g for i, g in enumerate(guess)})
-    if lr_rec is not None:
-        optimizer = spec.search.optimizers[0]
-        if isinstance(spec.search.optimizer, Choice):
-            params["optimizer"] = optimizer
-        params["eps0"] = float(lr_rec["optimizers"][optimizer]["suggestion"])
-    return {name: _clip(spec, name, value) for name, value in params.items()}
+def _layer_ranges(spec: StudySpec) -> list[Range]:
+    scale = spec.search.init_scale
+    return list(scale.values) if isinstance(scale, PerLayer) else [scale] * spec.model.n_layers
 
 
-def _clip(spec: StudySpec, name: str, value: Any) -> Any:
-    if name == "optimizer":
-        return value
-    if name == "eps0":
-        param = spec.search.eps0
-    elif isinstance(spec.search.init_scale, PerLayer):
-        param = spec.search.init_scale.values[int(name.rsplit("_", 1)[1])]
-    else:
-        param = spec.search.init_scale
-    if isinstance(param, Range):
-        return min(max(value, param.low), param.high)
-    return value
+def anchors_of(init_rec: dict | None, lr_rec: dict | None) -> tuple[list[float] | None, dict[str, float] | None]:
+    """The guess and the per-optimizer suggestions held in stored probe records (None where not run)."""
+    guess = [float(g) for g in init_rec["multipliers"]] if init_rec else None
+    anchors = {o: float(r["suggestion"]) for o, r in lr_rec["optimizers"].items()} if lr_rec else None
+    return guess, anchors

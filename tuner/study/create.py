@@ -38,18 +38,13 @@ from tuner.storage import (
 )
 from tuner.storage.records import StudyRecord
 from tuner.storage.tables import utcnow
-from tuner.study.autos import (
-    SPREAD,
-    has_auto,
-    resolve_auto,
-    resolve_spec_autos,
-    warm_start_params,
-)
+from tuner.study.autos import anchors_of, has_auto, resolve_auto, resolve_spec_autos
 from tuner.study.budget import check_training_memory
 from tuner.study.data import load_study_data
 from tuner.study.limits import check_study_name
 from tuner.study.space import make_pruner, make_sampler
 from tuner.study.spec import StudySpec
+from tuner.study.warm_start import warm_start_trials
 
 SPEC_ATTR = "tuner_spec"
 ABANDONED_AFTER_S = 60.0
@@ -176,10 +171,9 @@ def _make_optuna_study(engine: Engine, url: str, name: str, spec: StudySpec, res
         study.set_user_attr("tuner_init_guess", {"scheme": init_rec["scheme"], "multipliers": init_rec["multipliers"]})
     if lr_rec is not None:
         suggestions = {o: r["suggestion"] for o, r in lr_rec["optimizers"].items()}
-        study.set_user_attr("tuner_lr_probe", {"range": lr_rec["range"], "suggestions": suggestions})
-    warm_start = warm_start_params(resolved, init_rec, lr_rec)
-    if warm_start:  # the study's first trial is the probes' guess
-        study.enqueue_trial(warm_start, user_attrs={"warm_start": "probe"})
+        study.set_user_attr("tuner_lr_probe", {"factor": lr_rec["factor"], "suggestions": suggestions})
+    for params, user_attrs in warm_start_trials(resolved, init_rec, lr_rec):  # the probes' picks go first
+        study.enqueue_trial(params, user_attrs=user_attrs)
 
 
 def _resolve_autos(spec: StudySpec) -> tuple[StudySpec, dict | None, dict | None]:
@@ -200,7 +194,6 @@ def _stored_form(spec: StudySpec, existing: StudyRecord) -> StudySpec:
     """`spec` as it would have been stored next to `existing`: "auto" resolved with the stored probe results."""
     if not has_auto(spec):
         return spec
-    guess = existing.init_guess["multipliers"] if existing.init_guess else None
-    eps0_range = tuple(existing.lr_probe["range"]) if existing.lr_probe else None
-    return resolve_auto(spec, init_scale_guess=guess, eps0_range=eps0_range, spread=SPREAD)
+    guess, anchors = anchors_of(existing.init_guess, existing.lr_probe)
+    return resolve_auto(spec, init_scale_guess=guess, eps0_anchors=anchors)
 

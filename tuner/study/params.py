@@ -65,6 +65,20 @@ class Auto:
 
 
 @dataclass(frozen=True)
+class Anchored:
+    """eps0 only: a log range of a factor around one anchor per optimizer, eps0 = anchor[optimizer] x
+    factor, factor in [low, high] (the Optuna parameter `eps0_factor`). `"auto"` resolves to this, with
+    the learning-rate probe's suggestions as anchors; a spec may also write it out."""
+
+    anchors: tuple[tuple[str, float], ...]
+    low: float
+    high: float
+
+    def anchor(self, optimizer: str) -> float:
+        return dict(self.anchors)[optimizer]
+
+
+@dataclass(frozen=True)
 class PerLayer:
     """init_scale only: one fixed value or range per dense layer, input side first."""
 
@@ -72,7 +86,7 @@ class PerLayer:
 
 
 AUTO = Auto()
-Param = Fixed | Choice | Range | Auto | PerLayer
+Param = Fixed | Choice | Range | Auto | Anchored | PerLayer
 
 
 @dataclass(frozen=True)
@@ -85,6 +99,7 @@ class _Rule:
     domain: Domain = Domain()
     auto: bool = False
     per_layer: bool = False
+    anchored: bool = False
 
 
 # The optimizers' own domains come from the optimizers, the init scale's from the initialisation; the
@@ -93,13 +108,14 @@ class _Rule:
 RULES = {
     "optimizer": _Rule("optimizer", known=OPTIMIZERS, what="optimizer"),
     "init": _Rule("init", known=SCHEMES, what="init scheme"),
-    "eps0": _Rule("eps0", domain=DOMAINS["eps0"], auto=True),
+    "eps0": _Rule("eps0", domain=DOMAINS["eps0"], auto=True, anchored=True),
     **{name: _Rule(name, domain=DOMAINS[name]) for name in ("alpha", "rho", "rho1", "rho2", "delta")},
     "eps_tau_ratio": _Rule("eps_tau_ratio", domain=Domain(0.0, 1.0, high_closed=True)),
     "tau_fraction": _Rule("tau_fraction", domain=Domain(0.0)),
     "init_scale": _Rule("init_scale", domain=SCALE, auto=True, per_layer=True),
 }
 RANGE_KEYS = ("high", "log", "low", "step")
+ANCHORED_KEYS = ("anchor", "high", "low")
 
 
 def _check_name(rule: _Rule, value: object, suffix: str = "") -> str:
@@ -144,6 +160,21 @@ def _parse_range(rule: _Rule, table: dict, suffix: str = "") -> Range:
     return Range(low, high, log, step)
 
 
+def _parse_anchored(rule: _Rule, table: dict) -> Anchored:
+    """`{anchor = {optimizer = rate, ...}, low, high}`: a factor range around per-optimizer anchors."""
+    for key in table:
+        if key not in ANCHORED_KEYS:
+            raise fail(f"unknown key (known: {known_names(ANCHORED_KEYS)})", suffix=f".{key}")
+    anchors = table["anchor"]
+    if not isinstance(anchors, dict) or not anchors:
+        raise fail(f"expected a table of optimizer = rate, got {anchors!r}", suffix=".anchor")
+    for name, value in anchors.items():
+        _check_name(RULES["optimizer"], name, ".anchor")
+        _check_number(rule, value, f".anchor.{name}")
+    factor = _parse_range(_Rule("factor", domain=Domain(0.0)), {k: v for k, v in table.items() if k != "anchor"} | {"log": True})
+    return Anchored(tuple((k, float(v)) for k, v in anchors.items()), float(factor.low), float(factor.high))
+
+
 def parse_param(raw: Any, rule: _Rule) -> Param | None:
     """A [search] value as written in TOML (or as stored by `dump_param`) -> Fixed/Choice/Range/Auto/PerLayer."""
     if raw is None:
@@ -163,6 +194,8 @@ def parse_param(raw: Any, rule: _Rule) -> Param | None:
                 raise fail(f"a {rule.what} is listed twice in {raw!r}")
             return Fixed(values[0]) if len(values) == 1 else Choice(values)
         return Fixed(_check_name(rule, raw))
+    if isinstance(raw, dict) and "anchor" in raw and rule.anchored:
+        return _parse_anchored(rule, raw)
     if isinstance(raw, dict):
         return _parse_range(rule, raw)
     if isinstance(raw, list) and rule.per_layer:
@@ -197,6 +230,8 @@ def dump_param(param: Param | None) -> Any:
         return list(param.values)
     if isinstance(param, PerLayer):
         return [dump_param(p) for p in param.values]
+    if isinstance(param, Anchored):
+        return {"anchor": dict(param.anchors), "low": param.low, "high": param.high}
     table = {"low": param.low, "high": param.high, "log": param.log}
     if param.step is not None:
         table["step"] = param.step

@@ -54,6 +54,7 @@ from tuner.study.params import (
 DATA_SUFFIXES = (".npz", ".csv")
 SAMPLERS = ("tpe", "random", "qmc")
 PRUNERS = ("none", "median", "successive_halving", "hyperband")
+SHARES = ("sampler", "equal")  # who decides each trial's optimizer: the sampler, or equal shares
 # The metric a study optimises, a field of every epoch's record, and which way is better.
 OBJECTIVES = {"val_accuracy": "maximize", "val_loss": "minimize"}
 DTYPES = ("float32", "float64")
@@ -96,6 +97,7 @@ class StudySection(_Section):
     time_budget: Annotated[Float, Field(gt=0, le=MAX_DURATION_S)] | None = None
     n_startup_trials: Annotated[Int, Field(ge=0, le=MAX_TRIALS)] | None = None
     n_warmup_epochs: Annotated[Int, Field(ge=0, le=MAX_EPOCHS)] | None = None
+    optimizer_share: Annotated[Str, _one_of(SHARES, "optimizer share")] = "sampler"
 
     @field_validator("name")
     @classmethod

@@ -1,11 +1,17 @@
 """The search space: a validated spec -> Optuna suggestions -> one trial's configuration.
 
-Optuna parameter names: `optimizer`, `eps0`, `alpha`, `rho`, `rho1`, `rho2`, `delta`, `eps_tau_ratio`,
-`tau_fraction`, `init`, and `init_scale` (one multiplier for every layer) or `init_scale_0` ..
-`init_scale_{L-1}` (one per dense layer, input side first). A fixed value is never suggested, only
-recorded; `alpha`, `rho`, `rho1`, `rho2` and `delta` are suggested only when the trial's optimizer takes
-them, which makes the space conditional: TPE runs with `multivariate=True, group=True` so that each
-optimizer's sub-space is modelled on its own.
+Optuna parameter names: `optimizer`, `eps0` (or `eps0_factor`, the factor of the trial's optimizer's
+anchor when eps0 is anchored, as `"auto"` resolves), `alpha`, `rho`, `rho1`, `rho2`, `delta`,
+`eps_tau_ratio`, `tau_fraction`, `init`, and `init_scale` (one multiplier for every layer) or
+`init_scale_0` .. `init_scale_{L-1}` (one per dense layer, input side first). A fixed value is never
+suggested, only recorded; `alpha`, `rho`, `rho1`, `rho2` and `delta` are suggested only when the trial's
+optimizer takes them, which makes the space conditional: TPE runs with `multivariate=True, group=True` so
+that each optimizer's sub-space is modelled on its own.
+
+With `[study] optimizer_share = "equal"` the optimizer is not suggested: it comes with the queued trial
+(`tuner.study.share`), and every other name gets the optimizer as a prefix (`adam.eps0_factor`,
+`adam.init_scale_0`): each optimizer has a model of its own. The trial's `config` user attribute (and
+`TrialConfig.params`) always uses the plain names, with eps0 and the init scales as absolute values.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ import optuna
 
 from tuner.errors import SpecError
 from tuner.optim import HYPERPARAMETERS
-from tuner.study.params import Auto, Choice, Fixed, Param, PerLayer, Range
+from tuner.study.params import Anchored, Auto, Choice, Fixed, Param, PerLayer, Range
+from tuner.study.share import SHARE_ATTR
 from tuner.study.spec import OPTIONAL_HPARAMS, StudySpec
 
 
@@ -51,7 +58,8 @@ def _suggest(trial: optuna.trial.BaseTrial, name: str, param: Param, label: str)
         return trial.suggest_int(name, param.low, param.high, step=param.step, log=param.log)
     if isinstance(param, Range):
         return trial.suggest_float(name, param.low, param.high, step=param.step, log=param.log)
-    key = name if not name.startswith("init_scale") else "init_scale"
+    plain = name.rsplit(".", 1)[-1]  # without an equal share's optimizer prefix
+    key = "init_scale" if plain.startswith("init_scale") else "eps0" if plain == "eps0_factor" else plain
     if isinstance(param, Auto):
         raise SpecError(f"{label}: search.{key}: 'auto' must be resolved (resolve_auto) before trials are suggested")
     raise SpecError(f"{label}: search.{key}: cannot suggest {param!r}")
@@ -61,13 +69,19 @@ def suggest(trial: optuna.trial.BaseTrial, spec: StudySpec) -> TrialConfig:
     """Ask `trial` (any Optuna trial, `FixedTrial` included) for the values the spec leaves open."""
     search, label = spec.search, spec.label
     params: dict[str, Any] = {}
+    optimizer = _optimizer(trial, spec)
+    params["optimizer"] = optimizer
+    prefix = f"{optimizer}." if spec.study.optimizer_share == "equal" else ""
 
     def value(name: str, param: Param) -> Any:
-        params[name] = _suggest(trial, name, param, label)
+        params[name] = _suggest(trial, prefix + name, param, label)
         return params[name]
 
-    optimizer = value("optimizer", search.optimizer)
-    eps0 = float(value("eps0", search.eps0))
+    if isinstance(search.eps0, Anchored):
+        factor = float(value("eps0_factor", Range(search.eps0.low, search.eps0.high, log=True)))
+        eps0 = params["eps0"] = search.eps0.anchor(optimizer) * factor
+    else:
+        eps0 = float(value("eps0", search.eps0))
     hparams = {"eps0": eps0}
     for name in OPTIONAL_HPARAMS:
         param = getattr(search, name)
@@ -78,6 +92,13 @@ def suggest(trial: optuna.trial.BaseTrial, spec: StudySpec) -> TrialConfig:
     hparams["tau_fraction"] = float(value("tau_fraction", search.tau_fraction))
     init = value("init", search.init)
     return TrialConfig(optimizer, hparams, init, _init_scales(spec, value), params)
+
+
+def _optimizer(trial: optuna.trial.BaseTrial, spec: StudySpec) -> str:
+    """The trial's optimizer: the one its queued trial carries under an equal share, else suggested."""
+    if spec.study.optimizer_share == "equal" and SHARE_ATTR in trial.user_attrs:
+        return str(trial.user_attrs[SHARE_ATTR])
+    return _suggest(trial, "optimizer", spec.search.optimizer, spec.label)
 
 
 def _init_scales(spec: StudySpec, value: Callable[[str, Param], Any]) -> tuple[float, ...]:

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from tuner.errors import SpecError
 from tuner.nn.data import BUILTIN_TASKS
 from tuner.study.limits import MAX_SPEC_BYTES
-from tuner.study.params import PerLayer, fail, known_names
+from tuner.study.params import Anchored, PerLayer, fail, known_names
 from tuner.study.sections import (
     OBJECTIVES,
     OPTIONAL_HPARAMS,
@@ -76,6 +76,12 @@ class StudySpec(BaseModel):
                 f"got {len(init_scale.values)}",
                 at="search.init_scale",
             )
+        eps0 = self.search.eps0
+        if isinstance(eps0, Anchored):
+            missing = [o for o in self.search.optimizers if o not in dict(eps0.anchors)]
+            if missing:
+                raise fail(f"no anchor for {', '.join(missing)} (every optimizer searched needs one)",
+                           at="search.eps0.anchor")
         if isinstance(init_scale, PerLayer) and self.search.init_scale_shared:
             raise fail("true needs a single init_scale value or range, got a per-layer list",
                         at="search.init_scale_shared")

@@ -8,6 +8,9 @@ Waiting for the lock re-checks `stop()` every second, so a worker told to stop w
 ends at once. A worker paused while it holds the lock loses it (the server ends its session, see
 `tuner.storage.locks`); if it resumes and finds that its lock was lost after it asked for a trial, the
 count is taken again, and a trial past the total is failed at once instead of overshooting.
+
+`before_ask(study)`, when given, runs under the same lock just before the ask (the equal optimizer share
+queues its trial there, `tuner.study.share`).
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ def _full(counts: dict[str, int], total: int) -> bool:
 
 
 def claim_trial(study: optuna.Study, engine: Engine, total: int, grace_period: float,
-                stop: Callable[[], bool] = lambda: False) -> Claim:
+                stop: Callable[[], bool] = lambda: False,
+                before_ask: Callable[[optuna.Study], object] | None = None) -> Claim:
     """Under the study lock: fail dead workers' trials, then ask for a trial if the total allows one.
 
     A connection lost while the lock is released after a successful ask does not lose the trial: the
@@ -61,6 +65,8 @@ def claim_trial(study: optuna.Study, engine: Engine, total: int, grace_period: f
             counts = trial_state_counts(engine, study)
             if _full(counts, total) or not lock.held():
                 return Claim(None, counts)
+            if before_ask is not None:
+                before_ask(study)
             claimed.append(ask_quietly(study))
     except LockWaitInterrupted:
         return Claim(None, counts, stopped=True)

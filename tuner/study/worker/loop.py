@@ -58,6 +58,7 @@ from tuner.study.budget import DataShape, check_training_memory
 from tuner.study.catalog import load_study_record
 from tuner.study.data import load_study_data
 from tuner.study.objective import make_objective
+from tuner.study.share import share_hook
 from tuner.study.space import make_pruner, make_sampler
 from tuner.study.spec import spec_from_dict
 from tuner.study.worker.claim import Claim, claim_trial
@@ -177,6 +178,7 @@ class Worker:
                                 pruner=make_pruner(self.spec))
         self.objective = make_objective(self.spec, data, write_curve=self._write_curve, stop=self.stop,
                                         guard=self.interrupt.writing)
+        self._before_ask = share_hook(self.spec)
 
     def _loop(self) -> None:
         started = time.monotonic()
@@ -217,7 +219,8 @@ class Worker:
         if total is None:
             raise StudyDeletedError(f"study '{self.name}' was deleted")
         self.total = total  # another worker may have grown the study
-        return claim_trial(self.study, self.engine, total, self.options.grace_period, stop=self.stop.is_set)
+        return claim_trial(self.study, self.engine, total, self.options.grace_period, stop=self.stop.is_set,
+                           before_ask=self._before_ask)
 
     def _wait_for_others(self) -> None:
         """The rest of the total runs elsewhere; one of those trials may still fail and need a retry."""
