@@ -24,7 +24,7 @@ import optuna
 from optuna.trial import TrialState
 
 from tuner.analysis import open_study, optimizer_summary, trials_frame
-from tuner.study.catalog import create_study
+from tuner.study.create import create_study
 from tuner.study.spec import StudySpec, load_spec
 
 

@@ -12,7 +12,7 @@ import optuna
 from optuna.trial import TrialState
 
 from tuner.storage import ensure_schema, make_engine, optuna_storage
-from tuner.study.catalog import create_study
+from tuner.study.create import create_study
 from tuner.study.share import SHARE_ATTR, least_used, optimizer_counts, queue_least_used
 from tuner.study.spec import parse_spec
 from tuner.study.worker.claim import claim_trial
@@ -37,7 +37,7 @@ def test_claims_go_round_the_optimizers_and_a_failure_is_replaced(sqlite_url):
     study, engine = new_study(sqlite_url)
 
     def claim() -> optuna.Trial:
-        return claim_trial(study, engine, 10, 60, lambda s: queue_least_used(s, OPTIMIZERS)).trial
+        return claim_trial(study, engine, 10, 60, before_ask=lambda s: queue_least_used(s, OPTIMIZERS)).trial
 
     trials = [claim() for _ in range(4)]
     assert [t.user_attrs[SHARE_ATTR] for t in trials] == ["sgd", "momentum", "adam", "sgd"]
@@ -50,7 +50,7 @@ def test_a_waiting_trial_is_taken_before_anything_is_queued(sqlite_url):
     study, engine = new_study(sqlite_url)
     study.enqueue_trial({"x": 0.5}, user_attrs={SHARE_ATTR: "adam"})  # a retried copy, or a warm start
     assert queue_least_used(study, OPTIMIZERS) is None
-    trial = claim_trial(study, engine, 10, 60, lambda s: queue_least_used(s, OPTIMIZERS)).trial
+    trial = claim_trial(study, engine, 10, 60, before_ask=lambda s: queue_least_used(s, OPTIMIZERS)).trial
     assert trial.user_attrs[SHARE_ATTR] == "adam" and len(study.get_trials()) == 1
 
 
