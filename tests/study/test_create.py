@@ -6,7 +6,7 @@ import pytest
 
 from tuner.errors import StudyExistsError
 from tuner.storage import get_study, make_engine
-from tuner.study.catalog import list_studies
+from tuner.study.listing import list_studies
 from tuner.study.create import create_study, differing_keys
 from tuner.study.spec import parse_spec
 

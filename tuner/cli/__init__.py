@@ -1,7 +1,10 @@
 """The `tuner` command line: one module per command group.
 
 Domain errors (`TunerError`) are turned into one line on stderr and an exit code here, at the edge; the
-library itself never prints and never exits.
+library itself never prints and never exits. Every command takes `--quiet` and `--json` (`_common`).
+The modules here import only typer, rich and tuner's light modules at their top: the rest (SQLAlchemy,
+Optuna, NumPy, pandas, matplotlib) loads inside the command that uses it, so `tuner --help` starts fast
+(tests/cli/test_startup.py).
 """
 
 from __future__ import annotations
@@ -21,9 +24,6 @@ class _Group(TyperGroup):
     """The root group: every command runs inside its `invoke`, so domain errors are caught in one place."""
 
     def invoke(self, ctx: typer.Context) -> Any:
-        import optuna
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)  # our progress line says what its INFO lines would
         try:
             return super().invoke(ctx)
         except TunerError as err:

@@ -12,24 +12,20 @@ import signal
 import socketserver
 import threading
 from collections.abc import Callable
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import typer
 
-from tuner.cli._common import QuietOption, StorageOption, safe, stderr, storage_url
+from tuner.cli._common import JsonOption, Output, QuietOption, StorageOption, quiet_optuna, safe, stderr, storage_url
 from tuner.errors import TunerError
-from tuner.storage import (
-    StudyHandle,
-    list_study_records,
-    open_storage,
-    open_study,
-    optuna_storage,
-)
 from tuner.study.limits import MAX_REFRESH_S
 from tuner.text import printable
 
-Publisher = Callable[[StudyHandle], object]  # tuner.analysis.notes.publish, imported only when it runs
+if TYPE_CHECKING:
+    from tuner.storage import StudyHandle
+
+Publisher = Callable[["StudyHandle"], object]  # tuner.analysis.notes.publish, imported only when it runs
 
 
 class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
@@ -70,20 +66,25 @@ def dashboard(
                             help="Seconds between updates of the notes and charts (0: never).")
     ] = 60,
     quiet: QuietOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Start optuna-dashboard on the study database (no authentication: it binds 127.0.0.1 by default).
 
     Anyone who can reach the port can read and change every study, so listen on 127.0.0.1 and reach it
     through an SSH tunnel (ssh -L 8080:127.0.0.1:8080 host) rather than opening it to a network. Before
     it starts, each tuner study gets a note with its spec and init-scale guess, and a chart of the
-    validation curves of its best trials, kept up to date while it runs. Ctrl-C stops it.
+    validation curves of its best trials, kept up to date while it runs. Ctrl-C stops it. With --json, one
+    line with its address (`url`) and the database's is printed once it listens.
 
     Example: tuner dashboard --storage postgresql+psycopg://tuner@db/tuner --port 8080
     """
     import optuna_dashboard  # loaded only when the dashboard starts, not for every `tuner` command
 
     from tuner.analysis.notes import publish
+    from tuner.storage import open_storage, optuna_storage
 
+    output = Output(quiet, as_json)
+    quiet_optuna()
     url = storage_url(storage)
     server = bind(host, port)
     signal.signal(signal.SIGTERM, _stop)  # `docker stop` ends it like Ctrl-C: exit 0
@@ -96,9 +97,10 @@ def dashboard(
                 threading.Thread(target=_keep_publishing, args=(url, publish, refresh, stop), name="notes",
                                  daemon=True).start()
         server.set_app(optuna_dashboard.wsgi(optuna_storage(url)))
-        if not quiet:
-            stderr.print(f"optuna-dashboard on {safe(url)} at http://{printable(host)}:{port}/dashboard/ "
-                         "(no authentication; Ctrl-C stops it)", markup=False, soft_wrap=True)
+        address = f"http://{printable(host)}:{port}/dashboard/"
+        output.emit({"url": address, "storage": safe(url)}, lambda: stderr.print(
+            f"optuna-dashboard on {safe(url)} at {address} (no authentication; Ctrl-C stops it)", markup=False,
+            soft_wrap=True))
         server.serve_forever()
     except KeyboardInterrupt:
         pass
@@ -108,6 +110,8 @@ def dashboard(
 
 
 def _publish_all(url: str, publish: Publisher) -> None:
+    from tuner.storage import list_study_records, open_storage, open_study
+
     for record in list_study_records(open_storage(url)):
         try:
             publish(open_study(url, record.name))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -10,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from tuner.cli._common import JsonOption, stdout
+from tuner.cli._common import JsonOption, Output, QuietOption, SpecArgument, stdout
 from tuner.study.limits import MAX_BATCH_SIZE, MAX_PROBE_STEPS, MAX_RATE, MAX_SEED
 from tuner.text import fmt
 
@@ -18,12 +17,13 @@ if TYPE_CHECKING:  # loaded by the commands that run, not for --help
     from tuner.nn.data import Dataset
     from tuner.study.spec import StudySpec
 
-app = typer.Typer(rich_markup_mode="markdown", 
-    help="Cheap probes of a spec's initial network: the init-scale guess (LSUV) and the learning-rate range test.",
+app = typer.Typer(
+    rich_markup_mode="markdown",
+    help="Cheap probes of a spec's initial network: the init-scale guess (LSUV) and the learning-rate range "
+    "test.\n\nExample: tuner probe init studies/deep-tanh.toml",
     no_args_is_help=True,
 )
 
-SpecArgument = Annotated[Path, typer.Argument(metavar="SPEC", help="A study spec file (TOML).")]
 BatchSizeOption = Annotated[
     int | None, typer.Option("--batch-size", min=1, max=MAX_BATCH_SIZE,
                              help="Minibatch size (default: the spec's train.batch_size).")
@@ -75,6 +75,7 @@ def init(
     spec_path: SpecArgument,
     batch_size: BatchSizeOption = None,
     seed: SeedOption = None,
+    quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Guess each layer's init scale with LSUV on one training batch, and show the statistics before and after.
@@ -87,11 +88,13 @@ def init(
     """
     from tuner.study.autos import guess_record
 
+    output = Output(quiet, as_json)
     spec, data = _load(spec_path)
     record = guess_record(spec, data, batch_size=batch_size, seed=seed)
-    if as_json:
-        typer.echo(json.dumps({"spec": str(spec_path), "study": spec.study.name, **record}))
-        return
+    output.emit({"spec": str(spec_path), "study": spec.study.name, **record}, lambda: _print_init(record))
+
+
+def _print_init(record: dict) -> None:
     out = _console()
     out.print(_stats_table(f"before: {record['scheme']} init, scale 1, batch of {record['batch_size']}",
                         record["before"]))
@@ -119,6 +122,7 @@ def lr(
         typer.Option("--plot", metavar="FILE.png", help="Write the loss-vs-rate curves as a PNG (FILE-<optimizer>.png "
                      "for each when several are probed)."),
     ] = None,
+    quiet: QuietOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Run the learning-rate range test (Smith 2017) of each optimizer on the spec's initial network.
@@ -135,6 +139,7 @@ def lr(
     from tuner.probe.lr_plot import plot
     from tuner.study.autos import EPS0_FACTOR, probe_plan, probe_scales, spec_lr_probe
 
+    output = Output(quiet, as_json)
     spec, data = _load(spec_path)
     seed = spec.study.seed if seed is None else seed
     batch_size = spec.train.batch_size if batch_size is None else batch_size
@@ -151,11 +156,9 @@ def lr(
         if plot_path is not None:
             path = plot_path if len(optimizers) == 1 else plot_path.with_name(f"{plot_path.stem}-{name}{plot_path.suffix}")
             plot(result, path, search_range=search_range)
-    if as_json:
-        typer.echo(json.dumps({"spec": str(spec_path), "study": spec.study.name, "scales": list(scales),
-                               "optimizers": {n: {**r.to_dict(), "range": list(rng)} for n, (r, rng) in results.items()}}))
-        return
-    _print_lr(_console(), results, repeats, steps)
+    document = {"spec": str(spec_path), "study": spec.study.name, "scales": list(scales),
+                "optimizers": {n: {**r.to_dict(), "range": list(rng)} for n, (r, rng) in results.items()}}
+    output.emit(document, lambda: _print_lr(_console(), results, repeats, steps))
 
 
 def _print_lr(out: Console, results: dict, repeats: int, steps: int) -> None:

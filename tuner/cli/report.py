@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 
-from tuner.cli._common import QuietOption, StorageOption, stderr, stdout, storage_url
-from tuner.storage import open_study
+from tuner.cli._common import (
+    JsonOption,
+    NameArgument,
+    Output,
+    QuietOption,
+    StorageOption,
+    quiet_optuna,
+    stderr,
+    stdout,
+    storage_url,
+)
 from tuner.study.limits import MAX_TOP
 from tuner.text import printable
 
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
 
 def report(
-    name: Annotated[str, typer.Argument(help="The study's name.")],
+    name: NameArgument,
     out: Annotated[Path, typer.Option("--out", "-o", help="The directory to write report.html and the PNGs into.")],
     storage: StorageOption = None,
     force: Annotated[bool, typer.Option("--force", help="Write into OUT even if it is not empty.")] = False,
@@ -29,6 +34,7 @@ def report(
         int, typer.Option("--top", "-k", min=1, max=MAX_TOP, help="How many of the best trials to show.")
     ] = 5,
     quiet: QuietOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Write an HTML report of a study with its figures as PNG files beside it.
 
@@ -42,13 +48,16 @@ def report(
         STEPS,
         build_report,
     )
+    from tuner.storage import open_study
 
+    output = Output(quiet, as_json)
+    quiet_optuna()
     study = open_study(storage_url(storage), name)
-    with _StepProgress(name, STEPS, quiet=quiet) as progress:
+    with _StepProgress(name, STEPS, quiet=not output.human) as progress:
         result = build_report(study, out, force=force, top=top, on_step=progress.step)
-    if not quiet:
-        stdout.print(f"wrote {printable(str(result.html))} and {len(result.figures)} figures", markup=False,
-                     soft_wrap=True)
+    output.emit({"study": name, "html": str(result.html), "figures": [str(f) for f in result.figures]},
+                lambda: stdout.print(f"wrote {printable(str(result.html))} and {len(result.figures)} figures",
+                                     markup=False, soft_wrap=True))
 
 
 class _StepProgress:
@@ -60,6 +69,8 @@ class _StepProgress:
         self.quiet = quiet
         self._progress: Progress | None = None
         if not quiet and stderr.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
             self._progress = Progress(
                 TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                 console=stderr, transient=True,

@@ -1,36 +1,38 @@
-"""`tuner study ...`: create, list, show, export, delete and clean up studies."""
+"""`tuner study ...`: create, check, list, show, export, delete and clean up studies."""
 
 from __future__ import annotations
 
-import json
-import math
-import os
-import secrets
-from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
-from tuner.cli._common import JsonOption, QuietOption, StorageOption, safe, stderr, stdout, storage_url
-from tuner.cli._probes import print_probes, ranges_table
+from tuner.cli._common import (
+    JsonOption,
+    NameArgument,
+    Output,
+    QuietOption,
+    SpecArgument,
+    StorageOption,
+    StudyNameOption,
+    quiet_optuna,
+    safe,
+    stdout,
+    storage_url,
+)
+from tuner.cli.spec_check import check
 from tuner.errors import TunerError
-from tuner.storage import finished_count, open_study
-from tuner.study.catalog import cleanup_study, delete_study, list_studies
-from tuner.study.create import create_study
 from tuner.study.limits import MAX_GRACE_S
-from tuner.study.spec import load_spec
-from tuner.text import fmt, printable
+from tuner.text import printable
 
-if TYPE_CHECKING:  # pandas loads with the commands that show or export, not for every `tuner` command
-    import pandas as pd
-
-app = typer.Typer(rich_markup_mode="markdown", help="Create, list, show, export, delete and clean up studies.", no_args_is_help=True)
-
-NameArgument = Annotated[str, typer.Argument(help="The study's name.")]
+app = typer.Typer(
+    rich_markup_mode="markdown",
+    help="Create, check, list, show, export, delete and clean up studies.\n\n"
+    "Example: tuner study list --storage sqlite:///tuner.db",
+    no_args_is_help=True,
+)
+app.command("check")(check)
 
 
 class ExportFormat(str, Enum):
@@ -41,8 +43,8 @@ class ExportFormat(str, Enum):
 
 @app.command("create")
 def create(
-    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="A study spec file (TOML).")],
-    name: Annotated[str | None, typer.Option("--name", help="Study name (default: the spec's study.name).")] = None,
+    spec_path: SpecArgument,
+    name: StudyNameOption = None,
     storage: StorageOption = None,
     load_if_exists: Annotated[
         bool, typer.Option("--load-if-exists", help="Reuse an existing study of that name if its spec is the same.")
@@ -53,21 +55,30 @@ def create(
     """Create a study from a spec file; its validated spec is stored in the database for every worker.
 
     With `"auto"` in the spec the probes run first: what each found and the ranges it set are printed, and
-    their picks are queued as the study's first trials.
+    their picks are queued as the study's first trials. `tuner study check SPEC` validates a spec without
+    creating anything.
 
     Example: tuner study create studies/digits-mlp.toml --storage sqlite:///tuner.db
     """
+    from tuner.storage import open_study
+    from tuner.study.create import create_study
+    from tuner.study.spec import load_spec
+
+    output = Output(quiet, as_json)
+    quiet_optuna()
     url = storage_url(storage)
-    spec = load_spec(spec_path)
-    study_name, created = create_study(url, spec, name=name, load_if_exists=load_if_exists)
+    study_name, created = create_study(url, load_spec(spec_path), name=name, load_if_exists=load_if_exists)
     if quiet:
         return
     from tuner.analysis.overview import created_summary  # pandas: only when something is printed
 
     summary = created_summary(open_study(url, study_name), created=created, storage=safe(url))
-    if as_json:
-        typer.echo(json.dumps(summary))
-        return
+    output.emit(summary, lambda: _print_created(summary, study_name, created, url))
+
+
+def _print_created(summary: dict, study_name: str, created: bool, url: str) -> None:
+    from tuner.cli._probes import print_probes
+
     verb = "created" if created else "exists, reusing"
     stdout.print(f"study '{printable(study_name)}' {verb} in {safe(url)}")
     probes = summary["probes"]
@@ -77,15 +88,25 @@ def create(
 
 
 @app.command("list")
-def list_(storage: StorageOption = None, as_json: JsonOption = False) -> None:
+def list_(storage: StorageOption = None, quiet: QuietOption = False, as_json: JsonOption = False) -> None:
     """List the studies in the database with their trial counts and best values.
 
-    Example: tuner study list --storage sqlite:///tuner.db
+    Example: tuner study list --storage sqlite:///tuner.db --json
     """
+    from tuner.study.listing import list_studies  # SQL only: no Optuna, no NumPy
+
+    output = Output(quiet, as_json)
     summaries = list_studies(storage_url(storage))
-    if as_json:
-        typer.echo(json.dumps([s.__dict__ for s in summaries], default=str))
-        return
+    output.emit([s.__dict__ for s in summaries], lambda: _print_list(summaries))
+
+
+def _print_list(summaries: list) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    from tuner.storage.optuna_tables import finished_count
+    from tuner.text import fmt
+
     if not summaries:
         stdout.print("no studies")
         return
@@ -97,50 +118,21 @@ def list_(storage: StorageOption = None, as_json: JsonOption = False) -> None:
     stdout.print(table)
 
 
-def print_summary(url: str, name: str) -> None:
-    """The human form of `study_overview`: best trial, counts, and a table per optimizer."""
-    from tuner.analysis.overview import (
-        study_overview,  # pandas: only for the commands that show
-    )
-
-    o = study_overview(open_study(url, name))
-    counts = " ".join(f"{k.lower()} {v}" for k, v in sorted(o["counts"].items()))
-    stdout.print(f"study '{printable(name)}' ({o['direction']}): {counts}, diverged {o['diverged']}")
-    if o["best_trial"] is None:
-        stdout.print("no complete trial yet")
-    else:
-        b = o["best_trial"]
-        stdout.print(f"best trial #{b['number']}: value {fmt(b['value'])}")
-        stdout.print("  " + ", ".join(printable(f"{k}={fmt(v)}") for k, v in b["params"].items()))
-    if o["optimizers"]:
-        table = Table("optimizer", "trials", "complete", "pruned", "failed", "diverged", "best", "median",
-                      f"best of first {o['equal_budget']}")
-        for r in o["optimizers"]:
-            numbers = (str(r[k]) for k in ("trials", "complete", "pruned", "failed", "diverged"))
-            table.add_row(Text(printable(str(r["optimizer"]))), *numbers, fmt(r["best"]), fmt(r["median"]),
-                          fmt(r["best_at_equal_budget"]))
-        stdout.print(table)
-    print_probes(stdout, o["probes"]["init_guess"], o["probes"]["scheme"], o["probes"]["lr_probe"])
-    if o["ranges"]:
-        stdout.print(ranges_table(o["ranges"]))
-    for line in o["warnings"]:
-        stdout.print(f"warning: {line}")
-
-
 @app.command("show")
-def show(name: NameArgument, storage: StorageOption = None, as_json: JsonOption = False) -> None:
+def show(name: NameArgument, storage: StorageOption = None, quiet: QuietOption = False,
+         as_json: JsonOption = False) -> None:
     """Show a study: best trial, trial counts by state, and the best value per optimizer.
 
     Example: tuner study show digits-mlp --json
     """
-    url = storage_url(storage)
-    if as_json:
-        from tuner.analysis.overview import study_overview
+    from tuner.analysis.overview import study_overview
+    from tuner.cli.summary import print_overview
+    from tuner.storage import open_study
 
-        overview = study_overview(open_study(url, name))
-        typer.echo(json.dumps(overview, default=lambda v: None if isinstance(v, float) and math.isnan(v) else str(v)))
-    else:
-        print_summary(url, name)
+    output = Output(quiet, as_json)
+    quiet_optuna()
+    overview = study_overview(open_study(storage_url(storage), name))
+    output.emit(overview, lambda: print_overview(name, overview))
 
 
 @app.command("export")
@@ -150,55 +142,28 @@ def export(
     fmt_: Annotated[ExportFormat, typer.Option("--format", "-f", help="csv, parquet or json.")] = ExportFormat.csv,
     storage: StorageOption = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite OUT if it exists.")] = False,
+    quiet: QuietOption = False,
+    as_json: JsonOption = False,
 ) -> None:
-    """Export one row per trial (every parameter, state, value, duration, diverged flag) to a file.
+    """Export one row per trial (every parameter, state, value, best epoch, start and end times, duration,
+    diverged flag) to a file.
 
     Example: tuner study export digits-mlp --format parquet --out digits.parquet
     """
+    output = Output(quiet, as_json)
     if out.exists() and not force:
         raise TunerError(f"{out}: already exists (use --force to overwrite)")
     if not out.parent.is_dir():
         raise TunerError(f"{out}: no directory {out.parent} to write into")
     from tuner.analysis import trials_frame
+    from tuner.cli._files import write_frame, write_whole
+    from tuner.storage import open_study
 
+    quiet_optuna()
     frame = trials_frame(open_study(storage_url(storage), name))
-    _write_whole(out, lambda path: _write_frame(frame, path, fmt_))
-    stderr.print(f"wrote {len(frame)} trials to {printable(str(out))}")
-
-
-def _write_frame(frame: pd.DataFrame, path: Path, fmt_: ExportFormat) -> None:
-    if fmt_ is ExportFormat.csv:
-        frame.to_csv(path, index=False)
-    elif fmt_ is ExportFormat.json:
-        frame.to_json(path, orient="records", indent=1)
-    else:
-        try:
-            frame.to_parquet(path, index=False)
-        except ImportError:
-            raise TunerError("parquet export needs pyarrow: pip install 'tuner[parquet]'") from None
-
-
-def _write_whole(out: Path, write: Callable[[Path], None]) -> None:
-    """`write(path)` so that `out` holds the whole file or is left as it was, never a part of it.
-
-    A regular file is written beside `out` under a temporary name and renamed over it once complete (a
-    rename is atomic), so a full disk or a kill mid-way leaves no partial export. Anything else that
-    exists (/dev/stdout, a FIFO) is written in place: it cannot be replaced by a rename.
-    """
-    if out.exists() and not out.is_file():
-        try:
-            write(out)
-        except OSError as err:
-            raise TunerError(f"cannot write {out}: {err.strerror or err}") from None
-        return
-    part = out.with_name(f".{out.name}.{secrets.token_hex(4)}.part")
-    try:
-        write(part)
-        os.replace(part, out)
-    except OSError as err:
-        raise TunerError(f"cannot write {out}: {err.strerror or err}") from None
-    finally:
-        part.unlink(missing_ok=True)
+    write_whole(out, lambda path: write_frame(frame, path, fmt_.value))
+    output.emit({"study": name, "out": str(out), "format": fmt_.value, "trials": len(frame)})
+    output.note(f"wrote {len(frame)} trials to {printable(str(out))}")
 
 
 @app.command("delete")
@@ -207,6 +172,8 @@ def delete(
     storage: StorageOption = None,
     yes: Annotated[bool, typer.Option("--yes", help="Confirm: the study's trials and curves are deleted.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Delete even while workers of the study run (they stop).")] = False,
+    quiet: QuietOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Delete a study, its trials, curves and worker records.
 
@@ -215,10 +182,14 @@ def delete(
 
     Example: tuner study delete digits-mlp --yes
     """
+    output = Output(quiet, as_json)
     if not yes:
         raise TunerError(f"deleting study '{name}' removes all its trials; add --yes to confirm")
+    from tuner.study.catalog import delete_study
+
+    quiet_optuna()
     delete_study(storage_url(storage), name, force=force)
-    stdout.print(f"deleted study '{printable(name)}'")
+    output.emit({"study": name, "deleted": True}, lambda: stdout.print(f"deleted study '{printable(name)}'"))
 
 
 @app.command("cleanup")
@@ -230,6 +201,8 @@ def cleanup(
                           help="Seconds without a heartbeat before a RUNNING trial counts as dead.")
     ] = 60,
     force: Annotated[bool, typer.Option("--force", help="Clean up even while workers of the study look alive.")] = False,
+    quiet: QuietOption = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Fail the trials left RUNNING by dead workers and queue them again.
 
@@ -238,5 +211,10 @@ def cleanup(
 
     Example: tuner study cleanup digits-mlp --grace-period 120
     """
+    from tuner.study.catalog import cleanup_study
+
+    output = Output(quiet, as_json)
+    quiet_optuna()
     failed = cleanup_study(storage_url(storage), name, grace_period=grace_period, force=force)
-    stdout.print(f"failed and re-queued {len(failed)} stale trials" + (f": {failed}" if failed else ""))
+    output.emit({"study": name, "requeued": failed}, lambda: stdout.print(
+        f"failed and re-queued {len(failed)} stale trials" + (f": {failed}" if failed else "")))

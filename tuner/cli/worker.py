@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
-from pathlib import Path
-from typing import Annotated
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tuner import stop
 from tuner.cli._common import (
     JsonOption,
+    NameArgument,
+    Output,
     QuietOption,
+    SpecArgument,
     StorageOption,
-    TrialProgress,
+    StudyNameOption,
+    quiet_optuna,
     stderr,
     storage_url,
+    to_json,
 )
-from tuner.cli.study import print_summary
-from tuner.storage import open_storage, open_study, trial_state_counts
-from tuner.study.catalog import require_study
-from tuner.study.create import create_study
 from tuner.study.limits import (
     MAX_DURATION_S,
     MAX_GRACE_S,
@@ -29,11 +27,10 @@ from tuner.study.limits import (
     MAX_JOBS,
     MAX_TRIALS,
 )
-from tuner.study.spec import load_spec
-from tuner.study.worker import WorkerOptions, run_worker
-from tuner.study.worker.supervisor import Supervisor, follow_supervisor
-from tuner.study.worker.threads import host_cores
 from tuner.text import printable
+
+if TYPE_CHECKING:  # SQLAlchemy, Optuna and NumPy load when a worker starts, not for --help
+    from tuner.study.worker.options import WorkerOptions
 
 NTrialsOption = Annotated[
     int | None,
@@ -65,48 +62,50 @@ GraceOption = Annotated[
 
 
 
-@dataclass(frozen=True)
-class _Output:
-    quiet: bool
-    as_json: bool
-
-    @property
-    def progress(self) -> bool:
-        return not (self.quiet or self.as_json)
-
-
-def _run_workers(url: str, name: str, jobs: int, options: WorkerOptions, output: _Output) -> int:
-    """One worker in this process, or `jobs` worker processes; returns the exit code."""
+def _run_workers(url: str, name: str, jobs: int, options: WorkerOptions, output: Output) -> tuple[int, dict]:
+    """One worker in this process, or `jobs` worker processes; returns the exit code and what ran, for --json."""
+    quiet_optuna()
     if jobs > 1:
         return _run_processes(url, name, jobs, options, output)
     return _run_here(url, name, options, output)
 
 
-def _run_here(url: str, name: str, options: WorkerOptions, output: _Output) -> int:
+def _run_here(url: str, name: str, options: WorkerOptions, output: Output) -> tuple[int, dict]:
+    from tuner import stop
+    from tuner.cli._progress import TrialProgress
+    from tuner.study.catalog import require_study
+    from tuner.study.worker import run_worker
+    from tuner.study.worker.supervisor import follow_supervisor
+
     follow_supervisor(lambda: stop.requested.set())
     total = options.n_trials or require_study(url, name).total
-    with TrialProgress(total, name, quiet=not output.progress) as progress:
+    with TrialProgress(total, name, quiet=not output.human) as progress:
         report = run_worker(
             url,
             name,
             stop=stop.requested,
-            on_progress=lambda p: progress.update(p.finished, p.best, p.counts),
+            on_progress=progress.update,
             install_interrupt=lambda interrupt: stop.forward_to(interrupt.interrupt),
             **asdict(options),
         )
-    if output.as_json:
-        typer.echo(json.dumps({"study": name, "worker_id": report.worker_id, "trials_run": report.trials_run,
-                               "states": report.states, "reason": report.reason, "message": report.message}))
-    elif not output.quiet:
-        stderr.print(f"worker {report.worker_id}: ran {report.trials_run} trials, ended: {report.reason}")
+    output.note(f"worker {report.worker_id}: ran {report.trials_run} trials, ended: {report.reason}")
+    ran = {"worker_id": report.worker_id, "trials_run": report.trials_run, "states": report.states,
+           "reason": report.reason, "message": report.message}
     if report.reason == "failures":
         stderr.print(f"error: {printable(report.message)}")
-        return 1
-    return 0
+        return 1, ran
+    return 0, ran
 
 
-def _run_processes(url: str, name: str, jobs: int, options: WorkerOptions, output: _Output) -> int:
+def _run_processes(url: str, name: str, jobs: int, options: WorkerOptions, output: Output) -> tuple[int, dict]:
     """Start `jobs` single-process workers, show the study's progress, forward SIGTERM/SIGINT to them."""
+    from tuner import stop
+    from tuner.cli._progress import TrialProgress
+    from tuner.storage import open_storage, trial_state_counts
+    from tuner.study.catalog import require_study
+    from tuner.study.worker.supervisor import Supervisor
+    from tuner.study.worker.threads import host_cores
+
     total = options.n_trials or require_study(url, name).total
     args = ["--heartbeat-interval", str(options.heartbeat_interval), "--grace-period", str(options.grace_period)]
     if options.n_trials is not None:
@@ -117,16 +116,13 @@ def _run_processes(url: str, name: str, jobs: int, options: WorkerOptions, outpu
     supervisor = Supervisor(url, name, jobs, args)
     supervisor.start()
     stop.forward_to(lambda reason: supervisor.stop())
-    with TrialProgress(total, f"{name} ({jobs} workers)", quiet=not output.progress) as progress:
-        code = supervisor.watch(total, lambda p: progress.update(p.finished, p.best, p.counts))
-    if output.as_json:
-        typer.echo(json.dumps({"study": name, "jobs": jobs, "exit_code": code,
-                               "counts": trial_state_counts(open_storage(url), name)}))
-    return code
+    with TrialProgress(total, f"{name} ({jobs} workers)", quiet=not output.human) as progress:
+        code = supervisor.watch(total, progress.update)
+    return code, {"jobs": jobs, "exit_code": code, "counts": trial_state_counts(open_storage(url), name)}
 
 
 def worker(
-    name: Annotated[str, typer.Argument(help="The study's name.")],
+    name: NameArgument,
     storage: StorageOption = None,
     n_trials: NTrialsOption = None,
     timeout: TimeoutOption = None,
@@ -141,18 +137,24 @@ def worker(
 
     Start as many workers as you like, on as many machines, against one database: N is the study's total
     across all of them. SIGTERM or Ctrl-C stops a worker cleanly (its running trial is failed and queued
-    again). A killed worker's trial is failed after --grace-period and retried by the others.
+    again). A killed worker's trial is failed after --grace-period and retried by the others. The progress
+    line shows the time spent, an estimate of the time left, and why each failed trial failed.
 
     Example: tuner worker digits-mlp --storage postgresql+psycopg://tuner@db/tuner --jobs 2
     """
+    from tuner.study.worker.options import WorkerOptions
+
+    output = Output(quiet, as_json)
     options = WorkerOptions(n_trials=n_trials, timeout=timeout, threads=threads,
                             heartbeat_interval=heartbeat_interval, grace_period=grace_period)
-    raise typer.Exit(_run_workers(storage_url(storage), name, jobs, options, _Output(quiet, as_json)))
+    code, ran = _run_workers(storage_url(storage), name, jobs, options, output)
+    output.emit({"study": name, **ran})
+    raise typer.Exit(code)
 
 
 def run(
-    spec_path: Annotated[Path, typer.Argument(metavar="SPEC", help="A study spec file (TOML).")],
-    name: Annotated[str | None, typer.Option("--name", help="Study name (default: the spec's study.name).")] = None,
+    spec_path: SpecArgument,
+    name: StudyNameOption = None,
     storage: StorageOption = None,
     n_trials: NTrialsOption = None,
     timeout: TimeoutOption = None,
@@ -163,24 +165,41 @@ def run(
 ) -> None:
     """The quick start: create the study from SPEC (or resume it), run a worker, print a summary.
 
-    Example: tuner run studies/digits-mlp.toml
-    """
-    url = storage_url(storage)
-    spec = load_spec(spec_path)
-    study_name, created = create_study(url, spec, name=name, load_if_exists=True)
-    if not quiet and not as_json:
-        stderr.print(f"{'created' if created else 'resuming'} study '{printable(study_name)}'")
-    options = WorkerOptions(n_trials=n_trials, timeout=timeout, threads=threads)
-    code = _run_workers(url, study_name, jobs, options, _Output(quiet, as_json))
-    if code == 0:
-        from tuner.analysis.notes import (
-            publish,  # plotly and optuna-dashboard load only here
-        )
+    With --json: one document with what ran, the best trial (number, value, params) and the summary per
+    optimizer (the fields of `tuner study show --json`).
 
-        publish(open_study(url, study_name))  # the study's note and curve chart, for `tuner dashboard`
-        if not quiet and not as_json:
-            print_summary(url, study_name)
+    Example: tuner run studies/digits-mlp.toml --json
+    """
+    from tuner.study.create import create_study
+    from tuner.study.spec import load_spec
+    from tuner.study.worker.options import WorkerOptions
+
+    output = Output(quiet, as_json)
+    quiet_optuna()
+    url = storage_url(storage)
+    study_name, created = create_study(url, load_spec(spec_path), name=name, load_if_exists=True)
+    output.note(f"{'created' if created else 'resuming'} study '{printable(study_name)}'")
+    options = WorkerOptions(n_trials=n_trials, timeout=timeout, threads=threads)
+    code, ran = _run_workers(url, study_name, jobs, options, output)
+    overview = _finish(url, study_name) if code == 0 else None
+    if overview is not None:
+        from tuner.cli.summary import print_overview
+
+        output.emit({**overview, "created": created, "run": ran}, lambda: print_overview(study_name, overview))
+    elif as_json:
+        typer.echo(to_json({"study": study_name, "created": created, "run": ran}))
     raise typer.Exit(code)
+
+
+def _finish(url: str, study_name: str) -> dict:
+    """Publish the study's note and curve chart (for `tuner dashboard`) and return its overview."""
+    from tuner.analysis.notes import publish  # plotly and optuna-dashboard load only here
+    from tuner.analysis.overview import study_overview
+    from tuner.storage import open_study
+
+    handle = open_study(url, study_name)
+    publish(handle)
+    return study_overview(handle)
 
 
 def register(app: typer.Typer) -> None:

@@ -8,44 +8,92 @@
     records         one transaction per read or write of the tables above
     locks           study_lock, serialising trial claims across processes and machines
     retry           which database errors heal, and the retry policy for them
-    optuna_adapter  every use of Optuna beyond its public API: storages, trial ids, stale trials, its tables
+    optuna_adapter  every use of Optuna beyond its public API: storages, trial ids, stale trials
+    optuna_tables   SQL reads of Optuna's tables without importing Optuna (study list, schema checks)
     handle          open_database, open_storage, open_study: a database and a study opened once per command
+
+The names below are imported lazily, on first use: `tuner --help` and `tuner study list` load no more
+than they need (Optuna, and with it NumPy, only where a study is opened).
 """
 
-from tuner.storage.engine import check_connection, dispose_engines, make_engine
-from tuner.storage.handle import StudyHandle, open_database, open_storage, open_study
-from tuner.storage.locks import study_lock
-from tuner.storage.migrations import (
-    VERSION_TABLE,
-    current_revision,
-    downgrade,
-    ensure_schema,
-    head_revision,
-    upgrade,
-)
-from tuner.storage.optuna_adapter import (
-    FINISHED,
-    finished_count,
-    optuna_storage,
-    trial_state_counts,
-)
-from tuner.storage.records import (
-    StudyRecord,
-    WorkerRecord,
-    delete_study_records,
-    get_study,
-    insert_study,
-    list_study_records,
-    list_workers,
-    load_curves,
-    register_worker,
-    save_curve,
-    stop_worker,
-    touch_worker,
-    update_study,
-)
-from tuner.storage.retry import RetryPolicy, is_connection_error
-from tuner.storage.url import DEFAULT_URL, ENV_VAR, parse_url, redact, resolve_url
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for type checkers; at run time each name is imported on first use (__getattr__)
+    from tuner.storage.engine import check_connection, dispose_engines, make_engine
+    from tuner.storage.handle import StudyHandle, open_database, open_storage, open_study
+    from tuner.storage.locks import study_lock
+    from tuner.storage.migrations import (
+        VERSION_TABLE,
+        current_revision,
+        downgrade,
+        ensure_schema,
+        head_revision,
+        upgrade,
+    )
+    from tuner.storage.optuna_adapter import optuna_storage, trial_state_counts
+    from tuner.storage.optuna_tables import FINISHED, finished_count
+    from tuner.storage.records import (
+        StudyRecord,
+        WorkerRecord,
+        delete_study_records,
+        get_study,
+        insert_study,
+        list_study_records,
+        list_workers,
+        load_curves,
+        register_worker,
+        save_curve,
+        stop_worker,
+        touch_worker,
+        update_study,
+    )
+    from tuner.storage.retry import RetryPolicy, is_connection_error
+    from tuner.storage.url import DEFAULT_URL, ENV_VAR, parse_url, redact, resolve_url
+
+# name -> the module that defines it
+_WHERE = {
+    "check_connection": "tuner.storage.engine",
+    "dispose_engines": "tuner.storage.engine",
+    "make_engine": "tuner.storage.engine",
+    "StudyHandle": "tuner.storage.handle",
+    "open_database": "tuner.storage.handle",
+    "open_storage": "tuner.storage.handle",
+    "open_study": "tuner.storage.handle",
+    "study_lock": "tuner.storage.locks",
+    "VERSION_TABLE": "tuner.storage.migrations",
+    "current_revision": "tuner.storage.migrations",
+    "downgrade": "tuner.storage.migrations",
+    "ensure_schema": "tuner.storage.migrations",
+    "head_revision": "tuner.storage.migrations",
+    "upgrade": "tuner.storage.migrations",
+    "FINISHED": "tuner.storage.optuna_tables",
+    "finished_count": "tuner.storage.optuna_tables",
+    "optuna_storage": "tuner.storage.optuna_adapter",
+    "trial_state_counts": "tuner.storage.optuna_adapter",
+    "StudyRecord": "tuner.storage.records",
+    "WorkerRecord": "tuner.storage.records",
+    "delete_study_records": "tuner.storage.records",
+    "get_study": "tuner.storage.records",
+    "insert_study": "tuner.storage.records",
+    "list_study_records": "tuner.storage.records",
+    "list_workers": "tuner.storage.records",
+    "load_curves": "tuner.storage.records",
+    "register_worker": "tuner.storage.records",
+    "save_curve": "tuner.storage.records",
+    "stop_worker": "tuner.storage.records",
+    "touch_worker": "tuner.storage.records",
+    "update_study": "tuner.storage.records",
+    "RetryPolicy": "tuner.storage.retry",
+    "is_connection_error": "tuner.storage.retry",
+    "DEFAULT_URL": "tuner.storage.url",
+    "ENV_VAR": "tuner.storage.url",
+    "parse_url": "tuner.storage.url",
+    "redact": "tuner.storage.url",
+    "resolve_url": "tuner.storage.url",
+}
 
 __all__ = [
     "DEFAULT_URL",
@@ -88,3 +136,13 @@ __all__ = [
     "update_study",
     "upgrade",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Import the module that defines `name` only when the name is first used."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -15,17 +15,20 @@ from __future__ import annotations
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import optuna
 from sqlalchemy.engine import URL, Engine
 
 from tuner.errors import StorageError, StudyNotFoundError
 from tuner.storage.engine import check_connection, is_sqlite_memory, make_engine
 from tuner.storage.migrations import ensure_schema
-from tuner.storage.optuna_adapter import has_optuna_tables, load_study, optuna_storage
+from tuner.storage.optuna_tables import has_optuna_tables
 from tuner.storage.records import StudyRecord, get_study
 from tuner.storage.session_defaults import check_server_timeouts
 from tuner.storage.url import parse_url, redact
+
+if TYPE_CHECKING:  # Optuna (and NumPy with it) loads when a study is opened, not with every engine
+    import optuna
 
 
 def open_storage(url: str, *, create_if_empty: bool = False) -> Engine:
@@ -87,7 +90,7 @@ class StudyHandle:
 
     @property
     def maximize(self) -> bool:
-        return self.study.direction == optuna.study.StudyDirection.MAXIMIZE
+        return self.study.direction.name == "MAXIMIZE"
 
     @property
     def objective(self) -> str | None:
@@ -104,6 +107,8 @@ def open_study(url: str, name: str, **storage_options: int) -> StudyHandle:
     `storage_options` go to `optuna_storage` (heartbeat_interval and grace_period, for a caller that fails
     stale trials); Optuna's tables are never created here.
     """
+    from tuner.storage.optuna_adapter import load_study, optuna_storage
+
     engine = open_storage(url)
     if not has_optuna_tables(engine):
         raise StudyNotFoundError(f"no study named '{name}' (studies: none)")

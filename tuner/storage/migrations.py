@@ -27,7 +27,6 @@ from alembic import command
 from tuner.errors import SchemaError
 from tuner.storage.engine import check_connection, make_engine, use_wal
 from tuner.storage.locks import study_lock
-from tuner.storage.optuna_adapter import optuna_storage
 from tuner.storage.session_defaults import store_session_defaults
 from tuner.storage.tables import PREFIX
 from tuner.storage.url import redact
@@ -110,13 +109,20 @@ def downgrade(url: str | URL, revision: str) -> None:
     _run(engine, command.downgrade, revision)
 
 
+def _create_optuna_tables(engine: Engine) -> None:
+    """Optuna's schema, made by Optuna; imported here only, so that checking a schema loads no Optuna."""
+    from tuner.storage.optuna_adapter import optuna_storage
+
+    optuna_storage(engine.url, create_tables=True)
+
+
 def _run(engine: Engine, step: Callable[[Config, str], None], revision: str, *, optuna_tables: bool = False) -> None:
     known = [s.revision for s in _script().walk_revisions()]
     try:
         with study_lock(engine, _SCHEMA_LOCK, max_hold_s=None):
             if optuna_tables:
                 use_wal(engine)
-                optuna_storage(engine.url, create_tables=True)
+                _create_optuna_tables(engine)
             _migrate(engine, step, revision)
     except CommandError as err:
         current = current_revision(engine)
@@ -157,7 +163,7 @@ def ensure_schema(engine: Engine, *, create_if_empty: bool = False) -> None:
         with study_lock(engine, _SCHEMA_LOCK, max_hold_s=None):
             if current_revision(engine) is None and not tuner_tables(engine):
                 use_wal(engine)
-                optuna_storage(engine.url, create_tables=True)
+                _create_optuna_tables(engine)
                 _migrate(engine, command.upgrade, "head")
         return ensure_schema(engine)
     if current is None:

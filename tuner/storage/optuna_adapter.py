@@ -20,17 +20,7 @@ from typing import Any
 import optuna
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
-from sqlalchemy import (
-    Column,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    cast,
-    func,
-    inspect,
-    select,
-)
+from sqlalchemy import String, cast, func, select
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -44,15 +34,11 @@ from tuner.storage.engine import (
     make_engine,
     process_cached,
 )
+from tuner.storage.optuna_tables import HEARTBEATS as _heartbeats
+from tuner.storage.optuna_tables import STUDIES as _studies
+from tuner.storage.optuna_tables import TRIALS as _trials
 from tuner.storage.url import parse_url, redact
 
-FINISHED = ("COMPLETE", "PRUNED")  # the states a study's total counts; a FAIL is retried, not counted
-
-# Optuna's own tables, read-only and only the columns read here.
-_optuna = MetaData()
-_studies = Table("studies", _optuna, Column("study_id", Integer), Column("study_name", String))
-_trials = Table("trials", _optuna, Column("trial_id", Integer), Column("study_id", Integer), Column("state", String))
-_heartbeats = Table("trial_heartbeats", _optuna, Column("trial_id", Integer))
 
 # How optuna-dashboard names the study system attributes a saved chart is split into
 # (`optuna_dashboard/_custom_plot_data.py`, private in optuna-dashboard 0.21).
@@ -128,11 +114,6 @@ class _RetryCopy(optuna.storages.RetryHeartbeatStaleTrialCallback):
         copy = deepcopy(trial)
         copy.user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in OUTCOME_ATTRS}
         super().__call__(study, copy)
-
-
-def has_optuna_tables(engine: Engine) -> bool:
-    """Whether Optuna's schema exists in the database (it is created with the first study)."""
-    return inspect(engine).has_table(_studies.name)
 
 
 def load_study(storage: RDBStorage, study_name: str, **kwargs: Any) -> optuna.Study:
@@ -240,11 +221,6 @@ def trial_state_counts(engine: Engine, study: optuna.Study | str) -> dict[str, i
     with engine.begin() as connection:
         rows = connection.execute(query).all()
     return {getattr(state, "name", str(state)): int(count) for state, count in rows}
-
-
-def finished_count(counts: dict[str, int]) -> int:
-    """COMPLETE + PRUNED trials in `trial_state_counts`' result: what a study's total counts."""
-    return sum(counts.get(state, 0) for state in FINISHED)
 
 
 def stored_chart(study: optuna.Study, graph_object_id: str) -> str | None:

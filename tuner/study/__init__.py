@@ -11,16 +11,38 @@
     budget     the memory one trial of a spec takes, and the refusal of a network this machine cannot hold
     stale      failing and re-queueing the trials of dead workers
     worker     the worker loop and its parts (claim, heartbeat, interrupt, supervisor)
+
+The names below are imported lazily, on first use, so that `tuner.study.limits` (the CLI's option bounds)
+loads without Optuna.
 """
 
-from tuner.study.space import (
-    TrialConfig,
-    make_pruner,
-    make_sampler,
-    suggest,
-    trial_seed,
-)
-from tuner.study.spec import StudySpec, load_spec, parse_spec, spec_from_dict
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # for type checkers; at run time each name is imported on first use (__getattr__)
+    from tuner.study.space import (
+        TrialConfig,
+        make_pruner,
+        make_sampler,
+        suggest,
+        trial_seed,
+    )
+    from tuner.study.spec import StudySpec, load_spec, parse_spec, spec_from_dict
+
+# name -> the module that defines it
+_WHERE = {
+    "TrialConfig": "tuner.study.space",
+    "make_pruner": "tuner.study.space",
+    "make_sampler": "tuner.study.space",
+    "suggest": "tuner.study.space",
+    "trial_seed": "tuner.study.space",
+    "StudySpec": "tuner.study.spec",
+    "load_spec": "tuner.study.spec",
+    "parse_spec": "tuner.study.spec",
+    "spec_from_dict": "tuner.study.spec",
+}
 
 __all__ = [
     "StudySpec",
@@ -33,3 +55,13 @@ __all__ = [
     "suggest",
     "trial_seed",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Import the module that defines `name` only when the name is first used."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

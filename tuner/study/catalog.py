@@ -1,5 +1,5 @@
-"""Listing, deleting and cleaning up studies (an Optuna study plus the project's own records), and the
-stored spec a worker loads. Creating one is `tuner.study.create`.
+"""Deleting and cleaning up studies (an Optuna study plus the project's own records), and the
+stored spec a worker loads. Creating one is `tuner.study.create`, listing them `tuner.study.listing`.
 
 Deleting a study or cleaning it up cuts off the workers that run it, so both refuse while a worker of the
 study looks alive (seen within two of its heartbeats), unless forced; a forced delete makes those workers
@@ -8,8 +8,6 @@ name created later.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import optuna
 from sqlalchemy.engine import Engine
@@ -21,48 +19,12 @@ from tuner.storage import (
     list_study_records,
     open_storage,
     open_study,
-    optuna_storage,
     study_lock,
-    trial_state_counts,
 )
-from tuner.storage.optuna_adapter import has_optuna_tables, storage_of
+from tuner.storage.optuna_adapter import storage_of
 from tuner.storage.records import StudyRecord, fail_stale_workers, live_workers
 from tuner.study.spec import StudySpec, spec_from_dict
 from tuner.study.stale import fail_dead_trials
-
-
-@dataclass(frozen=True)
-class StudySummary:
-    """One line of `tuner study list`."""
-
-    name: str
-    direction: str
-    n_trials: int
-    counts: dict[str, int]
-    best: float | None
-
-
-def list_studies(storage_url: str) -> list[StudySummary]:
-    """Every study in the storage with its counts by state and best value."""
-    engine = open_storage(storage_url)
-    if not has_optuna_tables(engine):
-        return []
-    tuner_studies = {r.name: r for r in list_study_records(engine)}
-    summaries = []
-    for s in optuna.get_all_study_summaries(optuna_storage(storage_url, create_tables=False), include_best_trial=True):
-        record = tuner_studies.get(s.study_name)
-        n_trials = record.total if record is not None else s.n_trials
-        best = s.best_trial.value if s.best_trial is not None else None
-        summaries.append(
-            StudySummary(
-                name=s.study_name,
-                direction=s.direction.name.lower(),
-                n_trials=n_trials,
-                counts=trial_state_counts(engine, s.study_name),
-                best=best,
-            )
-        )
-    return sorted(summaries, key=lambda s: s.name)
 
 
 def _refuse_if_live(engine: Engine, study_name: str, what: str) -> None:
