@@ -1,19 +1,16 @@
 """`tuner dashboard`: optuna-dashboard on the study database.
 
-The server is optuna-dashboard's WSGI app on the standard library's WSGI server, one thread per request
-(a browser loads the page's assets in parallel). The port is bound before anything else happens, so a port
-in use fails at once with one line instead of a traceback after the notes are written.
+The server is optuna-dashboard's WSGI app on the standard library's WSGI server (`_server`). The port is
+bound before anything else happens, so a port in use fails at once with one line instead of a traceback
+after the notes are written.
 """
 
 from __future__ import annotations
 
-import errno
 import signal
-import socketserver
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import typer
 
@@ -26,28 +23,6 @@ if TYPE_CHECKING:
     from tuner.storage import StudyHandle
 
 Publisher = Callable[["StudyHandle"], object]  # tuner.analysis.notes.publish, imported only when it runs
-
-
-class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
-        """Requests are not logged: the dashboard polls the API every few seconds."""
-
-
-def bind(host: str, port: int) -> _ThreadingServer:
-    """A server listening on host:port with no app yet; a port in use raises TunerError naming it."""
-    try:
-        return make_server(host, port, lambda environ, start_response: [], server_class=_ThreadingServer,
-                           handler_class=_QuietHandler)
-    except OSError as err:
-        if err.errno == errno.EADDRINUSE:
-            raise TunerError(f"port {port} is already in use on {host}; pick another with --port") from None
-        if err.errno == errno.EACCES:
-            raise TunerError(f"no permission to listen on port {port}; use a port above 1023") from None
-        raise TunerError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
 
 
 def dashboard(
@@ -81,6 +56,7 @@ def dashboard(
     import optuna_dashboard  # loaded only when the dashboard starts, not for every `tuner` command
 
     from tuner.analysis.notes import publish
+    from tuner.cli._server import bind
     from tuner.storage import open_storage, optuna_storage
 
     output = Output(quiet, as_json)

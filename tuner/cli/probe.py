@@ -6,14 +6,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from tuner.cli._common import JsonOption, Output, QuietOption, SpecArgument, stdout
 from tuner.study.limits import MAX_BATCH_SIZE, MAX_PROBE_STEPS, MAX_RATE, MAX_SEED
 from tuner.text import fmt
 
 if TYPE_CHECKING:  # loaded by the commands that run, not for --help
+    from rich.console import Console
+    from rich.table import Table
+
     from tuner.nn.data import Dataset
     from tuner.study.spec import StudySpec
 
@@ -36,6 +37,8 @@ WIDE = 160
 
 def _console() -> Console:
     """stdout; when it is not a terminal, a wide console so that tables are not wrapped in files and tests."""
+    from rich.console import Console
+
     return stdout if stdout.is_terminal else Console(highlight=False, markup=False, emoji=False, width=WIDE)
 
 
@@ -44,6 +47,8 @@ def _percent(value: float | None) -> str:
 
 
 def _stats_table(title: str, stats: list[dict], multipliers: list[float] | None = None) -> Table:
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     for name in ("layer", "fan in -> out", "act", "w std", "pre mean", "pre std", "post mean", "post std",
                  "saturated", "dead", "grad std"):
@@ -162,6 +167,8 @@ def lr(
 
 
 def _print_lr(out: Console, results: dict, repeats: int, steps: int) -> None:
+    from rich.table import Table
+
     table = Table("optimizer", "edge", "suggested eps0", "search range (log)", "loss fell", "sweeps: stop",
                   title=f"range test: {repeats} sweep(s) x {steps} steps per optimizer", title_justify="left")
     for name, (result, (low, high)) in results.items():
