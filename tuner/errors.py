@@ -79,3 +79,7 @@ class ProbeError(TunerError):
 
 class TrialTimeoutError(TunerError):
     """A trial ran past its time budget."""
+
+
+class AnalysisError(TunerError, ValueError):
+    """An analysis cannot be made as asked (a trials frame that does not say its study's direction)."""

@@ -13,11 +13,19 @@ from tuner.analysis.frames import (
     CURVE_COLUMNS,
     SUMMARY_COLUMNS,
     TRIAL_COLUMNS,
+    best_epoch,
+    best_trials,
     init_guess_rows,
     init_scale_columns,
     init_scale_guess,
 )
+from tuner.errors import AnalysisError
+from tuner.study.create import create_study
 from tuner.study.space import trial_seed
+from tuner.study.spec import load_spec
+from tuner.study.worker import run_worker
+
+from .conftest import PER_LAYER, SPEC
 
 EPOCHS = 3
 
@@ -131,3 +139,63 @@ def test_init_guess_rows_has_a_row_per_layer():
                        "iterations": 2, "converged": True, "pre_std_before": 0.5, "pre_std_after": 1.0}
     assert init_guess_rows([0.5]) == [{"layer": 0, "multiplier": 0.5}]
     assert init_guess_rows(None) == []
+
+
+def test_best_epoch_is_the_earliest_epoch_of_the_best_finite_value():
+    values = {1: 0.5, 2: 0.3, 3: 0.3, 4: math.nan}
+    assert best_epoch(values, maximize=False) == 2
+    assert best_epoch(values, maximize=True) == 1
+    assert best_epoch({}, maximize=True) is None
+    assert best_epoch({1: math.nan}, maximize=False) is None
+
+
+def test_trials_frame_has_each_trials_best_epoch_and_its_start_and_end_times(sqlite_url, make_study):
+    name = make_study(sqlite_url, n_trials=4, epochs=EPOCHS)
+    frame = trials_frame(open_study(sqlite_url, name))
+    curves = curves_frame(open_study(sqlite_url, name))
+    trials = optuna_trials(sqlite_url, name)
+    for row in frame.itertuples(index=False):
+        t = trials[row.number]
+        assert (row.datetime_start, row.datetime_complete) == (t.datetime_start, t.datetime_complete)
+        assert row.duration_s == pytest.approx((row.datetime_complete - row.datetime_start).total_seconds())
+        if t.state == optuna.trial.TrialState.COMPLETE:  # the epoch the trial's value comes from
+            curve = curves[curves["trial_number"] == row.number]
+            epochs = curve[curve["val_accuracy"] == curve["val_accuracy"].max()]["epoch"]
+            assert row.best_epoch == epochs.min()
+            assert t.intermediate_values[row.best_epoch] == pytest.approx(row.value)
+    assert str(frame["best_epoch"].dtype) == "Int64"
+
+
+@pytest.fixture
+def loss_study(sqlite_url, tmp_path):
+    """A `val_loss` study (minimised) of six trials."""
+    path = tmp_path / "loss.toml"
+    path.write_text(SPEC.format(name="loss", n_trials=6, epochs=2, init_scale=PER_LAYER)
+                    .replace('objective = "val_accuracy"', 'objective = "val_loss"'))
+    create_study(sqlite_url, load_spec(path))
+    assert run_worker(sqlite_url, "loss", heartbeat_interval=5, poll_interval=0.1).reason == "done"
+    return open_study(sqlite_url, "loss")
+
+
+def test_optimizer_summary_of_a_minimize_study_ranks_the_lowest_loss_best(loss_study):
+    frame = trials_frame(loss_study)
+    summary = optimizer_summary(frame)  # as in README: the direction comes from the study
+    assert summary.attrs["maximize"] is False
+    for row in summary.itertuples(index=False):
+        complete = frame[(frame["optimizer"] == row.optimizer) & (frame["state"] == "COMPLETE")]["value"]
+        assert row.best == pytest.approx(complete.min()) and row.best < complete.max()
+    assert summary["best"].is_monotonic_increasing
+    assert best_trials(frame, 1)["value"].iloc[0] == frame["value"].min()
+    for row in frame[frame["state"] == "COMPLETE"].itertuples(index=False):
+        assert row.best_epoch in (1, 2)
+
+
+def test_a_frame_without_its_direction_takes_the_studys_or_refuses_to_guess(loss_study):
+    frame = trials_frame(loss_study)
+    bare = frame.copy()
+    bare.attrs.clear()  # as a frame read back from an export
+    with pytest.raises(AnalysisError, match="pass study="):
+        optimizer_summary(bare)
+    from_study = optimizer_summary(bare, study=loss_study)
+    assert from_study["best"].tolist() == optimizer_summary(frame)["best"].tolist()
+    assert from_study["best"].is_monotonic_increasing

@@ -6,7 +6,10 @@
     optimizer_summary(trials)
 
 The same frames back `tuner study show` and `tuner study export`. A trials frame carries the study's
-direction in `frame.attrs["maximize"]`, so that `optimizer_summary` and `best_trials` rank the right way.
+direction in `frame.attrs["maximize"]`, so that `optimizer_summary` and `best_trials` rank the right way;
+a frame that lost it (read back from an export, rebuilt by hand) takes it from `study=` or `maximize=`,
+and without either they raise AnalysisError rather than guess (a guess of "maximize" ranked a loss study's
+worst trial best).
 """
 
 from __future__ import annotations
@@ -16,10 +19,12 @@ import math
 import pandas as pd
 
 from tuner.analysis.probes import init_range_rows
+from tuner.errors import AnalysisError
 from tuner.storage import StudyHandle, load_curves
 from tuner.study.spec import spec_from_dict
 
-TRIAL_COLUMNS = ["number", "state", "value", "duration_s", "diverged", "reason", "seed"]
+TRIAL_COLUMNS = ["number", "state", "value", "best_epoch", "datetime_start", "datetime_complete", "duration_s",
+                 "diverged", "reason", "seed"]
 CURVE_COLUMNS = ["trial_number", "epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds"]
 SUMMARY_COLUMNS = ["optimizer", "trials", "complete", "pruned", "failed", "diverged", "best", "median",
                    "best_at_equal_budget"]
@@ -28,7 +33,13 @@ FINISHED = ("COMPLETE", "PRUNED")  # the trials a study's budget counts
 
 
 def trials_frame(study: StudyHandle) -> pd.DataFrame:
-    """One row per trial: number, state, value, duration, diverged flag, reason, seed, then every parameter.
+    """One row per trial: number, state, value, best epoch, start and end times, duration, diverged flag,
+    reason, seed, then every parameter.
+
+    `best_epoch` is the epoch whose validation metric was the best of the trial's (the epoch its value
+    comes from, for a complete trial; the earliest on a tie), read from the metric reported each epoch;
+    empty for a trial that reported none. `datetime_start` and `datetime_complete` are Optuna's (the
+    machine's local time, as Optuna records them); empty while a trial waits or runs.
 
     Parameters come from the trial's full configuration (`config` user attribute: searched and fixed
     values alike). The init-scale multipliers are always columns `init_scale_0 .. init_scale_{L-1}`, one
@@ -48,6 +59,9 @@ def trials_frame(study: StudyHandle) -> pd.DataFrame:
             "number": t.number,
             "state": t.state.name,
             "value": t.value if t.value is not None else math.nan,
+            "best_epoch": best_epoch(t.intermediate_values, maximize=study.maximize),
+            "datetime_start": t.datetime_start,
+            "datetime_complete": t.datetime_complete,
             "duration_s": duration,
             "diverged": bool(t.user_attrs.get("diverged", False)),
             "reason": t.user_attrs.get("reason"),
@@ -60,8 +74,20 @@ def trials_frame(study: StudyHandle) -> pd.DataFrame:
         rows.append(row)
     frame = pd.DataFrame(rows)
     frame = pd.DataFrame(columns=TRIAL_COLUMNS) if frame.empty else frame.sort_values("number", ignore_index=True)
+    frame["best_epoch"] = frame["best_epoch"].astype("Int64")
+    for column in ("datetime_start", "datetime_complete"):
+        frame[column] = pd.to_datetime(frame[column])
     frame.attrs["maximize"] = study.maximize
     return frame
+
+
+def best_epoch(values: dict[int, float], *, maximize: bool) -> int | None:
+    """The epoch of the best finite value among a trial's per-epoch values (the earliest on a tie)."""
+    finite = [(epoch, v) for epoch, v in sorted(values.items()) if math.isfinite(v)]
+    if not finite:
+        return None
+    best = max(v for _, v in finite) if maximize else min(v for _, v in finite)
+    return next(epoch for epoch, v in finite if v == best)
 
 
 def curves_frame(study: StudyHandle) -> pd.DataFrame:
@@ -77,20 +103,28 @@ def curve_metric(study: StudyHandle) -> str:
     return study.objective if study.objective in CURVE_COLUMNS else "val_loss"
 
 
-def _maximize(trials: pd.DataFrame, maximize: bool | None) -> bool:
+def _maximize(trials: pd.DataFrame, maximize: bool | None, study: StudyHandle | None) -> bool:
+    """The direction to rank by: `maximize`, else the study's, else the one `trials_frame` recorded."""
     if maximize is not None:
-        return maximize
-    return bool(trials.attrs.get("maximize", True))
+        return bool(maximize)
+    if study is not None:
+        return study.maximize
+    if "maximize" in trials.attrs:
+        return bool(trials.attrs["maximize"])
+    raise AnalysisError("the trials frame does not say the study's direction (it is not trials_frame's own, or "
+                        "lost it): pass study=<the StudyHandle> or maximize=True/False")
 
 
-def optimizer_summary(trials: pd.DataFrame, *, maximize: bool | None = None) -> pd.DataFrame:
+def optimizer_summary(trials: pd.DataFrame, *, maximize: bool | None = None,
+                      study: StudyHandle | None = None) -> pd.DataFrame:
     """Per optimizer: trials, complete, pruned, failed, diverged, best and median value of complete trials,
     and `best_at_equal_budget`: its best over its first m finished trials, m the fewest any optimizer had
     (`frame.attrs["equal_budget"]`), so that optimizers are compared at the same tuning budget.
 
-    `maximize` defaults to the study's direction, which `trials_frame` records in the frame.
+    The direction is `maximize`, else `study`'s, else the one `trials_frame` records in the frame (a
+    `val_loss` study ranks its lowest loss best); the summary records it in `attrs["maximize"]` too.
     """
-    maximize = _maximize(trials, maximize)
+    maximize = _maximize(trials, maximize, study)
     if trials.empty or "optimizer" not in trials:
         return pd.DataFrame(columns=SUMMARY_COLUMNS)
     progress = optimizer_progress(trials, maximize=maximize)
@@ -113,19 +147,21 @@ def optimizer_summary(trials: pd.DataFrame, *, maximize: bool | None = None) -> 
                 "best_at_equal_budget": spent.iloc[-1] if len(spent) else math.nan,
             }
         )
-    frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
-    frame.attrs["equal_budget"] = budget
-    return frame.sort_values("best", ascending=not maximize, ignore_index=True, na_position="last")
+    frame = pd.DataFrame(rows, columns=SUMMARY_COLUMNS).sort_values("best", ascending=not maximize,
+                                                                      ignore_index=True, na_position="last")
+    frame.attrs.update(equal_budget=budget, maximize=maximize)
+    return frame
 
 
-def optimizer_progress(trials: pd.DataFrame, *, maximize: bool | None = None) -> pd.DataFrame:
+def optimizer_progress(trials: pd.DataFrame, *, maximize: bool | None = None,
+                       study: StudyHandle | None = None) -> pd.DataFrame:
     """Each optimizer's best value against the trials spent on it (Choi et al. 2019; Schmidt et al. 2021).
 
     One row per finished (COMPLETE or PRUNED) trial, in trial-number order within its optimizer: `spent` =
     1, 2, ... trials of that optimizer so far, `value` (NaN when pruned), `best_so_far` over its complete
     trials up to here (NaN before the first).
     """
-    maximize = _maximize(trials, maximize)
+    maximize = _maximize(trials, maximize, study)
     if trials.empty or "optimizer" not in trials:
         return pd.DataFrame(columns=PROGRESS_COLUMNS)
     finished = trials[trials["state"].isin(FINISHED)].sort_values("number")
@@ -139,10 +175,12 @@ def optimizer_progress(trials: pd.DataFrame, *, maximize: bool | None = None) ->
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=PROGRESS_COLUMNS)
 
 
-def best_trials(trials: pd.DataFrame, top: int, *, maximize: bool | None = None) -> pd.DataFrame:
+def best_trials(trials: pd.DataFrame, top: int, *, maximize: bool | None = None,
+                study: StudyHandle | None = None) -> pd.DataFrame:
     """The `top` best complete trials, best first (ties: the earlier trial first)."""
     complete = trials[trials["state"] == "COMPLETE"]
-    return complete.sort_values(["value", "number"], ascending=[not _maximize(trials, maximize), True]).head(top)
+    ascending = not _maximize(trials, maximize, study)
+    return complete.sort_values(["value", "number"], ascending=[ascending, True]).head(top)
 
 
 def init_scale_columns(trials: pd.DataFrame) -> list[str]:
