@@ -6,30 +6,34 @@ Optuna's tables and its own `alembic_version` are left alone.
 
 `ensure_schema` is what every command calls before using the tables: it creates the schema in a database
 that has none (when asked: the quick start's new SQLite file) and otherwise refuses to run on a schema
-that is behind or ahead of the code. An existing schema is never migrated silently.
+that is behind or ahead of the code. An existing schema is never migrated silently. Its usual answer (the
+schema is at head) is read without Alembic: the recorded revision by one SELECT, the head from the
+migration files' `revision` / `down_revision` lines; Alembic loads only to migrate or to explain a
+mismatch, which keeps every command's start-up lighter by Alembic's import.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
-from sqlalchemy import inspect, text
+from sqlalchemy import Column, MetaData, String, Table, inspect, select, text
 from sqlalchemy.engine import URL, Connection, Engine
 from sqlalchemy.schema import SchemaItem
 
 import tuner
-from alembic import command
 from tuner.errors import SchemaError
 from tuner.storage.engine import check_connection, make_engine, use_wal
 from tuner.storage.locks import study_lock
 from tuner.storage.session_defaults import store_session_defaults
 from tuner.storage.tables import PREFIX
 from tuner.storage.url import redact
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
 
 VERSION_TABLE = "tuner_alembic_version"
 _SCHEMA_LOCK = "tuner:schema"
@@ -63,6 +67,8 @@ def script_location() -> Path:
 
 def alembic_config(connection: Connection | None = None) -> Config:
     """Alembic's config for tuner's history; `connection` is handed to `env.py` to migrate on."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(script_location()).replace("%", "%%"))
     if connection is not None:
@@ -71,6 +77,8 @@ def alembic_config(connection: Connection | None = None) -> Config:
 
 
 def _script() -> ScriptDirectory:
+    from alembic.script import ScriptDirectory
+
     return ScriptDirectory.from_config(alembic_config())
 
 
@@ -81,9 +89,38 @@ def head_revision() -> str:
 
 def current_revision(engine: Engine) -> str | None:
     """The revision recorded in `tuner_alembic_version`, or None when there is none."""
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
         return context.get_current_revision()
+
+
+_VERSIONS = Table(VERSION_TABLE, MetaData(), Column("version_num", String))
+_REVISION_LINE = re.compile(r"^(down_revision|revision)\s*=\s*(?:None|\"([^\"]+)\"|'([^']+)')\s*$", re.MULTILINE)
+
+
+def _head_from_files() -> str | None:
+    """The one revision no migration file names as its `down_revision`; None when the files do not say
+    plainly (several heads, a tuple of parents): Alembic then decides."""
+    revisions, parents = set(), set()
+    for path in (script_location() / "versions").glob("*.py"):
+        found = {m.group(1): m.group(2) or m.group(3) for m in _REVISION_LINE.finditer(path.read_text())}
+        if "revision" not in found or "down_revision" not in found:
+            return None
+        revisions.add(found["revision"])
+        parents.add(found["down_revision"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _at_head(engine: Engine) -> bool:
+    """Whether the database records exactly this tuner's head revision, read without Alembic."""
+    if not inspect(engine).has_table(VERSION_TABLE):
+        return False
+    with engine.connect() as connection:
+        rows = connection.execute(select(_VERSIONS.c.version_num)).scalars().all()
+    return len(rows) == 1 and rows[0] == _head_from_files()
 
 
 def tuner_tables(engine: Engine) -> list[str]:
@@ -98,6 +135,8 @@ def upgrade(url: str | URL, revision: str = "head") -> None:
     timeouts as the role's defaults in the database, for sessions that come through PgBouncer."""
     engine = make_engine(url)
     check_connection(engine)
+    from alembic import command
+
     _run(engine, command.upgrade, revision, optuna_tables=True)
     store_session_defaults(engine)
 
@@ -106,6 +145,8 @@ def downgrade(url: str | URL, revision: str) -> None:
     """Migrate the database at `url` down to `revision` (`base` drops every tuner table)."""
     engine = make_engine(url)
     check_connection(engine)
+    from alembic import command
+
     _run(engine, command.downgrade, revision)
 
 
@@ -117,6 +158,8 @@ def _create_optuna_tables(engine: Engine) -> None:
 
 
 def _run(engine: Engine, step: Callable[[Config, str], None], revision: str, *, optuna_tables: bool = False) -> None:
+    from alembic.util import CommandError
+
     known = [s.revision for s in _script().walk_revisions()]
     try:
         with study_lock(engine, _SCHEMA_LOCK, max_hold_s=None):
@@ -147,6 +190,10 @@ def ensure_schema(engine: Engine, *, create_if_empty: bool = False) -> None:
     that is behind raises SchemaError asking for `tuner db upgrade`; one that is ahead (or at a revision
     this tuner does not know) raises SchemaError asking to upgrade tuner.
     """
+    if _at_head(engine):
+        return
+    from alembic import command
+
     head = head_revision()
     current = current_revision(engine)
     if current == head:
