@@ -114,3 +114,17 @@ def test_quiet_progress_prints_nothing(capsys):
     with TrialProgress(4, "tiny", quiet=True) as progress:
         progress.update(_progress(1, "FAIL", "boom"))
     assert capsys.readouterr().err == ""
+
+
+def test_exports_carry_the_best_epoch_and_the_start_and_end_times(done, tmp_path):
+    import pandas as pd
+
+    url, _ = done
+    for fmt, read in (("csv", pd.read_csv), ("json", pd.read_json), ("parquet", pd.read_parquet)):
+        out = tmp_path / f"t.{fmt}"
+        assert tuner("study", "export", "tiny", "--format", fmt, "--out", out, "--storage", url, "--quiet").exit_code == 0
+        frame = read(out)
+        assert {"best_epoch", "datetime_start", "datetime_complete"} <= set(frame), fmt
+        assert set(frame["best_epoch"].dropna()) <= {1, 2}
+        start, end = pd.to_datetime(frame["datetime_start"]), pd.to_datetime(frame["datetime_complete"])
+        assert (end >= start).all(), fmt

@@ -7,6 +7,7 @@ schema is Optuna's to change (its storage calls stay in `optuna_adapter`, which 
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 
@@ -23,6 +24,10 @@ TRIALS = Table("trials", _optuna, Column("trial_id", Integer), Column("study_id"
 VALUES = Table("trial_values", _optuna, Column("trial_id", Integer), Column("objective", Integer),
                Column("value", Float), Column("value_type", String))
 HEARTBEATS = Table("trial_heartbeats", _optuna, Column("trial_id", Integer))
+USER_ATTRS = Table("trial_user_attributes", _optuna, Column("trial_id", Integer), Column("key", String),
+                   Column("value_json", String))
+NUMBERED = Table("trials", MetaData(), Column("trial_id", Integer), Column("number", Integer),
+                 Column("study_id", Integer), Column("state", String))
 
 _INFINITE = {"INF_POS": math.inf, "INF_NEG": -math.inf}
 
@@ -78,3 +83,25 @@ def study_rows(engine: Engine) -> list[OptunaStudyRow]:
         if values:
             rows[i].best = float(max(values) if rows[i].direction == "maximize" else min(values))
     return sorted(rows.values(), key=lambda r: r.name)
+
+
+def failed_trials(engine: Engine, study_name: str) -> dict[int, str | None]:
+    """{trial number: its `reason` user attribute (None without one)} of the study's FAIL trials."""
+    reason = (select(USER_ATTRS.c.value_json).where(USER_ATTRS.c.trial_id == NUMBERED.c.trial_id,
+                                                     USER_ATTRS.c.key == "reason").scalar_subquery())
+    query = (select(NUMBERED.c.number, reason)
+             .select_from(NUMBERED.join(STUDIES, STUDIES.c.study_id == NUMBERED.c.study_id))
+             .where(STUDIES.c.study_name == study_name, cast(NUMBERED.c.state, String) == "FAIL"))
+    with engine.begin() as connection:
+        rows = connection.execute(query).all()
+    return {int(number): _text(value) for number, value in rows}
+
+
+def _text(value_json: str | None) -> str | None:
+    if value_json is None:
+        return None
+    try:
+        value = json.loads(value_json)
+    except ValueError:
+        return value_json
+    return value if isinstance(value, str) else json.dumps(value)

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from tuner.storage import (
     ENV_VAR,
@@ -29,6 +30,7 @@ from tuner.storage import (
     trial_state_counts,
 )
 from tuner.storage.optuna_adapter import best_value, load_study
+from tuner.storage.optuna_tables import failed_trials
 from tuner.study.worker.loop import Progress
 
 BLAS_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS")
@@ -85,17 +87,24 @@ class Supervisor:
         return any(child.poll() is None for child in self.children)
 
     def watch(self, total: int, on_progress: Callable[[Progress], None], interval: float = 0.5) -> int:
-        """Report the study's progress whenever its finished count changes, until every child has exited;
-        return one exit code for them all (`exit_code`)."""
+        """Report the study's progress whenever its finished count changes, and each trial that fails from
+        now on with its reason, until every child has exited; return one exit code for them all."""
         engine = open_storage(self.url)
         study = load_study(optuna_storage(self.url, create_tables=False), self.name)
-        last = None
+        last, reported = None, set(failed_trials(engine, self.name))
         while self.running():
             counts = trial_state_counts(engine, self.name)
             finished = finished_count(counts)
-            if finished != last:
-                last = finished
-                on_progress(Progress(total=total, finished=finished, running=counts.get("RUNNING", 0),
-                                     counts=counts, done_here=finished, best=best_value(study)))
+            progress = Progress(total=total, finished=finished, running=counts.get("RUNNING", 0), counts=counts,
+                                done_here=finished, best=best_value(study))
+            new = {}
+            if counts.get("FAIL", 0) > len(reported):
+                new = {n: r for n, r in failed_trials(engine, self.name).items() if n not in reported}
+            for number, reason in sorted(new.items()):  # each line shows the counts too
+                reported.add(number)
+                on_progress(replace(progress, last_state="FAIL", last_reason=reason))
+            if finished != last and not new:
+                on_progress(progress)
+            last = finished
             time.sleep(interval)
         return exit_code([child.wait() for child in self.children])
