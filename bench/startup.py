@@ -32,6 +32,7 @@ def _tuner() -> list[str]:
 
 
 Run = tuple[list[str], dict[str, str] | None]  # argv, and the environment (None: this one)
+_CWD: list[Path] = []  # where the commands run: a scratch directory, so `python -m` finds no ./tuner
 
 
 def commands(url: str, baseline: tuple[str, Path] | None = None) -> dict[str, Run]:
@@ -52,7 +53,8 @@ def wall(run: Run) -> float:
     """Seconds from start to exit of one run; its output is discarded, a failure stops the benchmark."""
     args, env = run
     start = time.perf_counter()
-    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                   cwd=_CWD[0] if _CWD else None)
     return time.perf_counter() - start
 
 
@@ -96,6 +98,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="tuner-startup-"))
     try:
         url = f"sqlite:///{work / 'tuner.db'}"
+        _CWD.append(work)
         subprocess.run([*_tuner(), "db", "upgrade", "--storage", url, "--quiet"], check=True)
         baseline = None
         if args.baseline:
