@@ -20,6 +20,8 @@ from tuner.study.limits import MAX_REFRESH_S
 from tuner.text import printable
 
 if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
     from tuner.storage import StudyHandle
 
 Publisher = Callable[["StudyHandle"], object]  # tuner.analysis.notes.publish, imported only when it runs
@@ -53,11 +55,7 @@ def dashboard(
 
     Example: tuner dashboard --storage postgresql+psycopg://tuner@db/tuner --port 8080
     """
-    import optuna_dashboard  # loaded only when the dashboard starts, not for every `tuner` command
-
-    from tuner.analysis.notes import publish
     from tuner.cli._server import bind
-    from tuner.storage import open_storage, optuna_storage
 
     output = Output(quiet, as_json)
     quiet_optuna()
@@ -66,13 +64,7 @@ def dashboard(
     signal.signal(signal.SIGTERM, _stop)  # `docker stop` ends it like Ctrl-C: exit 0
     stop = threading.Event()
     try:
-        open_storage(url)
-        if notes:
-            _publish_all(url, publish)
-            if refresh > 0:
-                threading.Thread(target=_keep_publishing, args=(url, publish, refresh, stop), name="notes",
-                                 daemon=True).start()
-        server.set_app(optuna_dashboard.wsgi(optuna_storage(url)))
+        _start(url, server, notes=notes, refresh=refresh, stop=stop)
         address = f"http://{printable(host)}:{port}/dashboard/"
         output.emit({"url": address, "storage": safe(url)}, lambda: stderr.print(
             f"optuna-dashboard on {safe(url)} at {address} (no authentication; Ctrl-C stops it)", markup=False,
@@ -83,6 +75,22 @@ def dashboard(
     finally:
         stop.set()
         server.server_close()
+
+
+def _start(url: str, server: WSGIServer, *, notes: bool, refresh: float, stop: threading.Event) -> None:
+    """Check the database, write the notes (and keep them fresh), and give the server its app."""
+    import optuna_dashboard  # loaded only when the dashboard starts, not for every `tuner` command
+
+    from tuner.analysis.notes import publish
+    from tuner.storage import open_storage, optuna_storage
+
+    open_storage(url)
+    if notes:
+        _publish_all(url, publish)
+        if refresh > 0:
+            threading.Thread(target=_keep_publishing, args=(url, publish, refresh, stop), name="notes",
+                             daemon=True).start()
+    server.set_app(optuna_dashboard.wsgi(optuna_storage(url)))
 
 
 def _publish_all(url: str, publish: Publisher) -> None:

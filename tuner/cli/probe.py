@@ -146,8 +146,8 @@ def lr(
 
     output = Output(quiet, as_json)
     spec, data = _load(spec_path)
-    seed = spec.study.seed if seed is None else seed
-    batch_size = spec.train.batch_size if batch_size is None else batch_size
+    seed, batch_size = (spec.study.seed if seed is None else seed,
+                        spec.train.batch_size if batch_size is None else batch_size)
     planned = probe_plan(spec, data)
     repeats, steps = repeats or planned[0], steps or planned[1]
     optimizers = (optimizer,) if optimizer else spec.search.optimizers
@@ -159,11 +159,15 @@ def lr(
         search_range = tuple(result.suggestion * f for f in EPS0_FACTOR)
         results[name] = (result, search_range)
         if plot_path is not None:
-            path = plot_path if len(optimizers) == 1 else plot_path.with_name(f"{plot_path.stem}-{name}{plot_path.suffix}")
-            plot(result, path, search_range=search_range)
+            plot(result, _plot_path(plot_path, name, several=len(optimizers) > 1), search_range=search_range)
     document = {"spec": str(spec_path), "study": spec.study.name, "scales": list(scales),
                 "optimizers": {n: {**r.to_dict(), "range": list(rng)} for n, (r, rng) in results.items()}}
     output.emit(document, lambda: _print_lr(_console(), results, repeats, steps))
+
+
+def _plot_path(path: Path, optimizer: str, *, several: bool) -> Path:
+    """FILE.png for one optimizer, FILE-<optimizer>.png for each of several."""
+    return path.with_name(f"{path.stem}-{optimizer}{path.suffix}") if several else path
 
 
 def _print_lr(out: Console, results: dict, repeats: int, steps: int) -> None:
