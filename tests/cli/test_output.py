@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import socket
+import subprocess
+import sys
 
 import pytest
 from typer.testing import CliRunner
@@ -45,6 +49,7 @@ def _commands(url: str, spec: str, out) -> list[tuple[str, ...]]:
         ("run", spec, "--storage", url),
         ("report", "tiny", "--out", out / "report", "--force", "--storage", url),
         ("probe", "init", spec, "--batch-size", "32"),
+        ("probe", "lr", spec, "--optimizer", "sgd", "--steps", "20", "--repeats", "1"),
         ("db", "current", "--storage", url),
         ("db", "upgrade", "--storage", url),
     ]
@@ -128,3 +133,19 @@ def test_exports_carry_the_best_epoch_and_the_start_and_end_times(done, tmp_path
         assert set(frame["best_epoch"].dropna()) <= {1, 2}
         start, end = pd.to_datetime(frame["datetime_start"]), pd.to_datetime(frame["datetime_complete"])
         assert (end >= start).all(), fmt
+
+
+def test_the_dashboard_prints_its_address_as_one_json_line(done):
+    url, _ = done
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "tuner", "dashboard", "--storage", url, "--port", str(port),
+                               "--no-notes", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = server.stdout.readline()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        out, err = server.communicate(timeout=30)
+    assert json.loads(line) == {"url": f"http://127.0.0.1:{port}/dashboard/", "storage": url}
+    assert (server.returncode, out, err) == (0, "", "")
