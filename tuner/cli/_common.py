@@ -18,6 +18,8 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from tuner.errors import OptionError
+
 StorageOption = Annotated[
     str | None,
     typer.Option(
@@ -55,7 +57,7 @@ class Output:
 
     def __post_init__(self) -> None:
         if self.quiet and self.as_json:
-            raise typer.BadParameter("--json and --quiet exclude each other: --json already prints nothing else")
+            raise OptionError("--json and --quiet exclude each other: --json already prints nothing but the document")
 
     @property
     def human(self) -> bool:

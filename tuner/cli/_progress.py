@@ -12,7 +12,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tuner.cli._common import stderr
 from tuner.text import fmt, printable
@@ -60,11 +60,13 @@ class TrialProgress:
                 MofNCompleteColumn(),
                 TextColumn("best {task.fields[best]}", markup=False),
                 TextColumn("{task.fields[states]}", markup=False),
-                TextColumn("{task.fields[times]}", markup=False),
+                TextColumn("elapsed", markup=False),
+                TimeElapsedColumn(),  # ticks between trials; the estimate moves when one finishes
+                TextColumn("left ~{task.fields[left]}", markup=False),
                 console=stderr,
             )
             self._progress.start()
-            self._task = self._progress.add_task(self._label, total=self._total, best="-", states="", times="")
+            self._task = self._progress.add_task(self._label, total=self._total, best="-", states="", left="-")
         return self
 
     def update(self, p: WorkerProgress) -> None:
@@ -81,7 +83,7 @@ class TrialProgress:
             stderr.print(f"{self._label}: a trial failed: {printable(p.last_reason or 'no reason recorded')}")
         if self._progress is not None:
             self._progress.update(self._task, total=p.total, completed=min(p.finished, p.total), best=fmt(p.best),
-                                  states=states, times=times)
+                                  states=states, left=clock(left))
         else:
             stderr.print(f"{self._label}: {p.finished}/{p.total} trials, best {fmt(p.best)} ({states}), {times}")
 
