@@ -125,3 +125,31 @@ class Nonlinearity(Layer):
 
     def backward(self, x: np.ndarray, grad_out: np.ndarray, work: NonlinearityWork) -> np.ndarray:
         return self.fn.backward(x, work.out, grad_out, grad_out, work.scratch)
+
+
+class Workspaces:
+    """Every per-minibatch array of a network for one batch size: each layer's workspace, the input cast
+    and dL/doutput.
+
+    `pre[l]` is what dense layer l's non-linearity sees (s_l, or BN_l(s_l)), `act[l]` the block's output
+    a_l, `dense[l]` the dense output s_l: views of the layers' outputs, for the probes.
+    """
+
+    def __init__(self, layers: list[Layer], batch: int, dtype: np.dtype, n_inputs: int) -> None:
+        self.x = np.empty((batch, n_inputs), dtype=dtype)  # used only when the input needs a dtype cast
+        self.work = [layer.workspace(batch, dtype, i > 0) for i, layer in enumerate(layers)]
+        self.delta = np.empty((batch, layers[-1].width), dtype=dtype)
+        self.rows = np.arange(batch)  # the row index of the labels' picks in the loss
+        self.dense: list[np.ndarray] = []
+        self.pre: list[np.ndarray] = []
+        self.act: list[np.ndarray] = []
+        for layer, work in zip(layers, self.work, strict=True):
+            out = work.out
+            if isinstance(layer, Dense):
+                self.dense.append(out)
+                self.pre.append(out)
+                self.act.append(out)
+            elif isinstance(layer, Nonlinearity):
+                self.act[-1] = out
+            else:  # a normalization: what the non-linearity sees
+                self.pre[-1] = self.act[-1] = out

@@ -28,55 +28,27 @@ figures.
 
 from __future__ import annotations
 
-import contextlib
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from tuner.errors import HyperparameterError, ModelError
 from tuner.nn import activations as act
 from tuner.nn import init as nn_init
-from tuner.nn.arguments import check_dtype, check_rng, check_scales, check_sizes, check_state
+from tuner.nn.arguments import check_dtype, check_rng, check_scales, check_sizes
 from tuner.nn.batchnorm import BatchNorm
-from tuner.nn.layers import Dense, Layer, Nonlinearity
+from tuner.nn.layers import Dense, Layer, Nonlinearity, Workspaces
 from tuner.nn.losses import (
     LOSSES,
     _mean_squared_error,
     _softmax_cross_entropy,
     check_labels,
 )
+from tuner.nn.state import ModelState
 
 _CACHED_BATCH_SIZES = 4  # training batch, last partial batch, evaluation chunk, a probe's batch
 EVAL_CHUNK = 4096  # evaluate/predict go through the network this many rows at a time to bound memory
-
-
-class _Buffers:
-    """Every per-minibatch array of one batch size: each layer's workspace, the input cast, dL/doutput.
-
-    `pre[l]` is what dense layer l's non-linearity sees (s_l, or BN_l(s_l)), `act[l]` the block's output
-    a_l, `dense[l]` the dense output s_l: views of the layers' outputs, for the probes.
-    """
-
-    def __init__(self, model: MLP, batch: int) -> None:
-        dtype = model.dtype
-        self.x = np.empty((batch, model.n_inputs), dtype=dtype)  # used only when the input needs a dtype cast
-        self.work = [layer.workspace(batch, dtype, i > 0) for i, layer in enumerate(model.layers)]
-        self.delta = np.empty((batch, model.n_outputs), dtype=dtype)
-        self.rows = np.arange(batch)  # the row index of the labels' picks in the loss
-        self.dense: list[np.ndarray] = []
-        self.pre: list[np.ndarray] = []
-        self.act: list[np.ndarray] = []
-        for layer, work in zip(model.layers, self.work, strict=True):
-            out = work.out
-            if isinstance(layer, Dense):
-                self.dense.append(out)
-                self.pre.append(out)
-                self.act.append(out)
-            elif isinstance(layer, Nonlinearity):
-                self.act[-1] = out
-            else:
-                self.pre[-1] = self.act[-1] = out
 
 
 def build_layers(sizes: tuple[int, ...], fn: act.Activation, batchnorm: bool, dtype: np.dtype) -> list[Layer]:
@@ -94,7 +66,7 @@ def build_layers(sizes: tuple[int, ...], fn: act.Activation, batchnorm: bool, dt
     return layers
 
 
-class MLP:
+class MLP(ModelState):
     """A fully connected network trained with a softmax cross-entropy or a mean-squared-error loss.
 
     Arguments (checked here, once): `layer_sizes` (inputs, hidden..., outputs; at least two entries),
@@ -164,8 +136,8 @@ class MLP:
         self._initialise(init, scales, dict(init_options or {}), bias, bias_value, class_frequencies, rng)
 
         self.training = True
-        self._buffers: OrderedDict[int, _Buffers] = OrderedDict()
-        self._current: _Buffers | None = None
+        self._buffers: OrderedDict[int, Workspaces] = OrderedDict()
+        self._current: Workspaces | None = None
         self._x: np.ndarray | None = None
         self.pre_activations: list[np.ndarray] = []
         self.activations: list[np.ndarray] = []
@@ -203,73 +175,12 @@ class MLP:
     def n_outputs(self) -> int:
         return self.layer_sizes[-1]
 
-    # -- modes and state ------------------------------------------------------------------------------
-
-    def train(self) -> MLP:
-        """Train mode: batch normalization uses (and updates the running averages of) batch statistics."""
-        self.training = True
-        return self
-
-    def eval(self) -> MLP:
-        """Eval mode: batch normalization uses the running statistics; nothing is updated by a pass."""
-        self.training = False
-        return self
-
-    def buffers(self) -> dict[str, np.ndarray]:
-        """The non-trainable arrays by name (`batchnorm.<l>.running_mean`, ...): views, updated in place."""
-        return {f"batchnorm.{l}.{name}": array for l, norm in enumerate(self.norms)
-                for name, array in norm.buffers.items()}
-
-    @property
-    def config(self) -> dict:
-        """What `from_config` needs to rebuild this network (JSON-able)."""
-        return {"layer_sizes": list(self.layer_sizes), "activation": self.activation, "loss": self.loss_name,
-                "batchnorm": self.batchnorm, "dtype": self.dtype.name}
-
-    def state(self) -> dict:
-        """A copy of the parameters (one flat array) and the buffers (named arrays): `load_state` restores it."""
-        return {"params": self.params.copy(), "buffers": {k: v.copy() for k, v in self.buffers().items()}}
-
-    def load_state(self, state: dict) -> None:
-        """Copy a `state()` back into this network in place (the views stay valid); ModelError on a mismatch."""
-        params, buffers = check_state(state, self.params, self.buffers())
-        np.copyto(self.params, params)
-        for name, array in self.buffers().items():
-            np.copyto(array, buffers[name])
-
-    @classmethod
-    def from_config(cls, config: dict, state: dict | None = None) -> MLP:
-        """A network of `config` (see `config`), with `state` loaded into it when given."""
-        known = {"layer_sizes", "activation", "loss", "batchnorm", "dtype"}
-        if not isinstance(config, dict) or not set(config) <= known or "layer_sizes" not in config:
-            raise ModelError(f"a model config needs layer_sizes and may hold {sorted(known)}, got {config!r}")
-        model = cls(rng=0, init="zeros", **config)
-        if state is not None:
-            model.load_state(state)
-        return model
-
-    @contextlib.contextmanager
-    def restoring(self, *, params: bool = False) -> Iterator[MLP]:
-        """Train mode inside; afterwards the buffers (and `params`, when asked) and the mode as before.
-
-        For the probes: they measure the training-time statistics without leaving a trace in the model.
-        """
-        saved, training = self.state(), self.training
-        self.train()
-        try:
-            yield self
-        finally:
-            if not params:
-                saved["params"] = self.params
-            self.load_state(saved)
-            self.training = training
-
     # -- the hot path ---------------------------------------------------------------------------------
 
-    def _buffers_for(self, batch: int) -> _Buffers:
+    def _buffers_for(self, batch: int) -> Workspaces:
         buffers = self._buffers.get(batch)
         if buffers is None:
-            buffers = _Buffers(self, batch)
+            buffers = Workspaces(self.layers, batch, self.dtype, self.n_inputs)
             self._buffers[batch] = buffers
             if len(self._buffers) > _CACHED_BATCH_SIZES:
                 self._buffers.popitem(last=False)
@@ -277,7 +188,7 @@ class MLP:
             self._buffers.move_to_end(batch)
         return buffers
 
-    def _input(self, x: np.ndarray) -> tuple[np.ndarray, _Buffers]:
+    def _input(self, x: np.ndarray) -> tuple[np.ndarray, Workspaces]:
         """`x` checked (2-D, the model's width) and in the model's dtype, with the buffers of its batch size."""
         if not isinstance(x, np.ndarray):
             x = np.asarray(x)
@@ -294,7 +205,7 @@ class MLP:
             x = buffers.x
         return x, buffers
 
-    def _forward(self, x: np.ndarray, buffers: _Buffers, training: bool) -> np.ndarray:
+    def _forward(self, x: np.ndarray, buffers: Workspaces, training: bool) -> np.ndarray:
         a = x
         for layer, work in zip(self.layers, buffers.work, strict=True):
             a = layer.forward(a, work, training)
@@ -312,7 +223,7 @@ class MLP:
                 break  # the first layer: dL/dx is not needed
             delta = grad
 
-    def _loss(self, output: np.ndarray, y: np.ndarray, buffers: _Buffers) -> float:
+    def _loss(self, output: np.ndarray, y: np.ndarray, buffers: Workspaces) -> float:
         """Loss of the cached output against checked targets; leaves dL/doutput in the output layer's delta."""
         grad = buffers.delta
         if self.loss_name == "cross_entropy":

@@ -55,6 +55,7 @@ def build_model(spec: StudySpec, data: Dataset, config: TrialConfig, rng: np.ran
         bias=spec.model.bias,
         bias_value=spec.model.bias_value,
         class_frequencies=data.class_frequencies,
+        batchnorm=spec.model.batchnorm,
         dtype=np.dtype(spec.train.dtype),
         rng=rng,
     )
@@ -79,7 +80,8 @@ Guard = Callable[[], contextlib.AbstractContextManager]
 
 class _EpochWatch:
     """The `on_epoch` of one trial: reports each epoch for pruning, and ends the run on a prune, a stop
-    or the time budget. It keeps the epochs' records for the curve."""
+    or the time budget. It keeps the epochs' records for the curve. `check_time` is the run's
+    `should_stop`: the same budget, checked inside an epoch too, so one long epoch cannot overrun it."""
 
     def __init__(self, spec: StudySpec, trial: optuna.trial.BaseTrial, guard: Guard,
                  stop: threading.Event | None) -> None:
@@ -98,11 +100,17 @@ class _EpochWatch:
                 raise optuna.TrialPruned(f"pruned at epoch {record.epoch} with {value:.6g}")
         if self.stop is not None and self.stop.is_set():
             raise WorkerStopping(f"worker stopped during epoch {record.epoch}")
+        if record.epoch < self.spec.train.epochs:
+            self._check_budget(f"after {record.epoch} epochs")
+
+    def check_time(self, epoch: int, batch: int) -> None:
+        """TrialTimeoutError when the budget is spent in the middle of an epoch."""
+        self._check_budget(f"during epoch {epoch} (after {batch} minibatches)")
+
+    def _check_budget(self, where: str) -> None:
         budget, elapsed = self.spec.study.time_budget, time.monotonic() - self.started
-        if budget is not None and elapsed > budget and record.epoch < self.spec.train.epochs:
-            raise TrialTimeoutError(
-                f"time budget of {budget:g} s exceeded after {record.epoch} epochs ({elapsed:.1f} s)"
-            )
+        if budget is not None and elapsed > budget:
+            raise TrialTimeoutError(f"time budget of {budget:g} s exceeded {where} ({elapsed:.1f} s)")
 
 
 def _value(spec: StudySpec, trial: optuna.trial.BaseTrial, result: TrainResult, guard: Guard) -> float:
@@ -145,7 +153,8 @@ def make_objective(
         optimizer = build_optimizer(spec, data, config)
         watch = _EpochWatch(spec, trial, guard, stop)
         try:
-            result = train(model, optimizer, data, spec.train.epochs, spec.train.batch_size, rng, watch)
+            result = train(model, optimizer, data, spec.train.epochs, spec.train.batch_size, rng, watch,
+                           should_stop=watch.check_time if spec.study.time_budget is not None else None)
         finally:
             if write_curve is not None and watch.records:
                 write_curve(trial, [asdict(r) for r in watch.records])

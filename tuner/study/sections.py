@@ -146,13 +146,15 @@ class DataSection(_Section):
 
 
 class ModelSection(_Section):
-    """`[model]`: hidden sizes and activation; the input and output sizes come from the data."""
+    """`[model]`: hidden sizes, activation, biases and batch normalization; the input and output sizes come
+    from the data."""
 
     hidden: Annotated[tuple[Annotated[Int, Field(ge=1, le=MAX_LAYER_WIDTH)], ...],
                       Field(max_length=MAX_HIDDEN_LAYERS)] = (128,)
     activation: Annotated[Str, _one_of(ACTIVATIONS, "activation")] = "relu"
     bias: Annotated[Str, _one_of(BIASES, "bias")] = "zeros"
     bias_value: Annotated[Float, Field(ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)] = 0.0
+    batchnorm: Bool = False  # batch normalization after each hidden dense layer, before its non-linearity
 
     @property
     def n_layers(self) -> int:
