@@ -33,11 +33,25 @@ import numpy as np
 
 from tuner.errors import HyperparameterError, ModelError
 from tuner.nn.data import Dataset
-from tuner.nn.mlp import MLP
 
 EXPLOSION_FACTOR = 1e3
 LOSS_FLOOR = 1e-3
 CHECK_EVERY = 16  # minibatches between two calls of should_stop
+
+
+class Trainable(Protocol):
+    """What the loop needs of a network (a `tuner.nn.mlp.MLP`)."""
+
+    layer_sizes: tuple[int, ...]
+    params: np.ndarray
+    grad: np.ndarray
+    batchnorm: bool
+
+    def train(self) -> object: ...
+
+    def loss_and_grad(self, x: np.ndarray, y: np.ndarray) -> float: ...
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float | None]: ...
 
 
 class Optimizer(Protocol):
@@ -90,7 +104,7 @@ class TrainResult:
 
 
 def train(
-    model: MLP,
+    model: Trainable,
     optimizer: Optimizer,
     data: Dataset,
     epochs: int,
@@ -159,7 +173,7 @@ def _divergence(loss: float, first: float, epoch: int, batch: int) -> str:
     return f"loss {loss:.4g} {where} exceeds {EXPLOSION_FACTOR:g} x the first batch's loss ({first:.4g})"
 
 
-def _check(model: MLP, data: Dataset, epochs: int, batch_size: int, rng: np.random.Generator) -> None:
+def _check(model: Trainable, data: Dataset, epochs: int, batch_size: int, rng: np.random.Generator) -> None:
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
             raise HyperparameterError(f"{name} must be an integer >= 1, got {value!r}")
