@@ -136,7 +136,7 @@ def test_state_round_trip_restores_exactly_and_rebuilds_from_config():
 
 @pytest.mark.parametrize(("change", "message"), [
     (lambda s: s.pop("buffers"), "keys 'buffers' and 'params', got \\['params'\\]"),
-    (lambda s: s.update(params=s["params"][:-1]), "params have shape \\(186,\\), .* the network.s \\(187,\\)"),
+    (lambda s: s.update(params=s["params"][:-1]), "params have shape \\(186,\\) .* the network.s \\(187,\\)"),
     (lambda s: s["buffers"].pop("batchnorm.1.running_mean"), "buffers are \\["),
     (lambda s: s["buffers"].update({"batchnorm.0.running_var": np.ones(3)}), "buffer batchnorm.0.running_var has shape"),
 ])
