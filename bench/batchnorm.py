@@ -76,7 +76,7 @@ def table(rows: list[dict]) -> str:
 def figure(rows: list[dict], path: Path, title: str) -> None:
     from matplotlib.figure import Figure  # no pyplot: a bare Figure renders with the Agg canvas
 
-    fig = Figure(figsize=(6, 4), dpi=120)
+    fig = Figure(figsize=(6.4, 4.6), dpi=120)
     ax = fig.subplots()
     for batchnorm, label, colour in ((False, "without batch normalization", "tab:red"),
                                      (True, "with batch normalization", "tab:blue")):
@@ -89,9 +89,10 @@ def figure(rows: list[dict], path: Path, title: str) -> None:
     ax.set_xlabel("shared init scale (multiplier of lecun's N(0, 1/fan_in))")
     ax.set_ylabel("best validation accuracy")
     ax.set_ylim(0, 1)
-    ax.set_title(title, fontsize=9)
-    ax.legend(loc="lower center")
+    ax.set_title(title, fontsize=8)
     ax.grid(alpha=0.3)
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=8)
+    fig.subplots_adjust(bottom=0.22)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
 
@@ -116,8 +117,8 @@ def main() -> None:
     rows = summary(runs, args.scales)
     print(table(rows))
     print(f"{len(runs)} runs in {time.perf_counter() - started:.0f} s; load average after: {load_average()}")
-    title = (f"{SPEC.name}: momentum eps0={args.eps0:g}, alpha={args.alpha:g}, {spec.train.epochs} epochs, "
-             f"{args.seeds} seeds (median, min-max)")
+    title = (f"{SPEC.name} network and data, momentum eps0={args.eps0:g}, alpha={args.alpha:g},\n"
+             f"{spec.train.epochs} epochs, {args.seeds} seeds: median and min-max")
     figure(rows, FIGURE, title)
     if args.json is not None:
         args.json.write_text(json.dumps({"runs": runs, "summary": rows, "blas": blas_summary()}, indent=1))
