@@ -1,4 +1,5 @@
-"""The NumPy training core: activations, losses, init, the MLP, data, the training loop.
+"""The NumPy training core: activations, losses, init, layers (dense, batch normalization), the MLP, data,
+the training loop.
 
     from tuner.nn import MLP, load_dataset, train
 """
@@ -6,8 +7,10 @@
 from __future__ import annotations
 
 from tuner.nn.activations import ACTIVATIONS, Activation, activate, activation_grad
+from tuner.nn.batchnorm import BatchNorm
 from tuner.nn.data import Dataset, load_dataset
 from tuner.nn.init import BIASES, SCHEMES, default_gain
+from tuner.nn.layers import Dense, Layer, Nonlinearity
 from tuner.nn.losses import LOSSES, mean_squared_error, softmax_cross_entropy
 from tuner.nn.mlp import MLP
 from tuner.nn.train import (  # binds `train` to the function, not the module
@@ -23,8 +26,12 @@ __all__ = [
     "MLP",
     "SCHEMES",
     "Activation",
+    "BatchNorm",
     "Dataset",
+    "Dense",
     "EpochRecord",
+    "Layer",
+    "Nonlinearity",
     "TrainResult",
     "activate",
     "activation_grad",

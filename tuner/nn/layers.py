@@ -153,3 +153,14 @@ class Workspaces:
                 self.act[-1] = out
             else:  # a normalization: what the non-linearity sees
                 self.pre[-1] = self.act[-1] = out
+
+
+def bind_layers(layers: list[Layer], dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """The flat parameter and gradient arrays, each layer bound to its slice of them, in order."""
+    params = np.empty(sum(layer.n_params for layer in layers), dtype=dtype)
+    grad = np.zeros_like(params)
+    offset = 0
+    for layer in layers:
+        layer.bind(params[offset : offset + layer.n_params], grad[offset : offset + layer.n_params])
+        offset += layer.n_params
+    return params, grad

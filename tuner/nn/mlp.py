@@ -14,16 +14,12 @@ batch normalization) γ_l and β_l; `weights[l]` and `biases[l]` are the dense l
 `weight_grads[l]`, `bias_grads[l]` the matching views into `grad`. An optimizer therefore updates every
 parameter with a few vectorised calls. The running statistics are buffers (`buffers()`), not parameters.
 
-Modes: `train()` (the default) normalises with the batch's statistics and updates the running ones;
-`eval()` uses the running statistics. `evaluate` and `predict` always run in eval mode; without batch
-normalization the two modes compute the same thing. `state()` / `load_state(state)` copy the parameters and
-buffers out and back; `config` holds what `MLP.from_config(config, state)` needs to rebuild the network.
+Modes (`train()`, the default, and `eval()`), `state()`/`load_state()` and `config`: `tuner.nn.state`.
+`evaluate` and `predict` always run in eval mode (the running statistics).
 
-Speed: the hot path (`loss_and_grad`) allocates nothing of the batch's size. Every intermediate lives in
-the layers' workspaces, allocated once per batch size (a small cache keyed on it), the matrix products
-write straight into them and into the gradient views with `np.dot(..., out=)`, the non-linearities work in
-place, and every scalar is cast to the model's dtype so float32 stays float32. bench/RESULTS.md gives the
-figures.
+Speed: the hot path (`loss_and_grad`) allocates nothing of the batch's size: every intermediate lives in
+the layers' workspaces, allocated once per batch size (a small cache keyed on it), products write into
+them with `np.dot(..., out=)`, non-linearities work in place, scalars are cast to the model's dtype.
 """
 
 from __future__ import annotations
@@ -38,7 +34,7 @@ from tuner.nn import activations as act
 from tuner.nn import init as nn_init
 from tuner.nn.arguments import check_dtype, check_rng, check_scales, check_sizes
 from tuner.nn.batchnorm import BatchNorm
-from tuner.nn.layers import Dense, Layer, Nonlinearity, Workspaces
+from tuner.nn.layers import Dense, Layer, Nonlinearity, Workspaces, bind_layers
 from tuner.nn.losses import (
     LOSSES,
     _mean_squared_error,
@@ -120,13 +116,7 @@ class MLP(ModelState):
             raise ModelError(f"bias class_frequencies needs the cross_entropy loss, got loss {loss!r}")
 
         self.layers = build_layers(self.layer_sizes, act.get(activation), batchnorm, self.dtype)
-        self.params = np.empty(sum(layer.n_params for layer in self.layers), dtype=self.dtype)
-        self.grad = np.zeros_like(self.params)
-        offset = 0
-        for layer in self.layers:
-            end = offset + layer.n_params
-            layer.bind(self.params[offset:end], self.grad[offset:end])
-            offset = end
+        self.params, self.grad = bind_layers(self.layers, self.dtype)
         self.dense = [layer for layer in self.layers if isinstance(layer, Dense)]
         self.norms = [layer for layer in self.layers if isinstance(layer, BatchNorm)]
         self.weights = [d.weight for d in self.dense]

@@ -116,17 +116,14 @@ def train(
     """Train `model` in place (in train mode) for `epochs` passes over `data.x_train`; see the module docstring.
 
     `on_epoch(record)` runs after each epoch: returning True stops the run (`stopped`); what it raises
-    (e.g. `optuna.TrialPruned`) propagates. `should_stop(epoch, batch)` runs every `CHECK_EVERY` minibatches
-    (batch = minibatches done in the epoch): a returned reason stops the run (`stopped`, with that reason).
-    A last, smaller minibatch takes the remainder of each epoch.
+    (e.g. `optuna.TrialPruned`) propagates; so does `should_stop(epoch, minibatches done in the epoch)`,
+    whose returned reason stops the run. A last, smaller minibatch takes the remainder of each epoch.
     """
     _check(model, data, epochs, batch_size, rng)
     x, y = data.x_train, data.y_train
     n = len(x)
     batch_size = min(batch_size, n)
-    batches = math.ceil(n / batch_size)
-    if model.batchnorm and batches > 1 and n % batch_size == 1:
-        batches -= 1
+    batches = _batch_count(n, batch_size, model.batchnorm)
     x_buffer = np.empty((batch_size, *x.shape[1:]), dtype=x.dtype)
     y_buffer = np.empty((batch_size, *y.shape[1:]), dtype=y.dtype)
     optimizer.start(model.params, epochs * batches)
@@ -161,6 +158,12 @@ def train(
         if on_epoch is not None and on_epoch(history[-1]):
             return TrainResult("stopped", history, f"on_epoch asked to stop after epoch {epoch}")
     return TrainResult("completed", history)
+
+
+def _batch_count(n: int, batch_size: int, batchnorm: bool) -> int:
+    """Minibatches per epoch: the last takes the remainder, unless batch normalization would get one row."""
+    batches = math.ceil(n / batch_size)
+    return batches - 1 if batchnorm and batches > 1 and n % batch_size == 1 else batches
 
 
 def _divergence(loss: float, first: float, epoch: int, batch: int) -> str:
