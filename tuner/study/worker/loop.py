@@ -192,6 +192,7 @@ class Worker:
                 break
             if claim.trial is None:
                 if claim.finished >= self.total:
+                    self._sweep_dead_workers(force=True)  # the last retry may have ended inside a grace period
                     self.report.reason = "done"
                     return
                 self._wait_for_others()
@@ -203,11 +204,12 @@ class Worker:
             self._report_progress(outcome)
         self.report.reason = "stopped"
 
-    def _sweep_dead_workers(self) -> None:
-        """Mark `failed` the rows of this study's workers not seen for a grace period, once per grace period:
-        their trials are failed by the claim; their rows should not claim to run either."""
+    def _sweep_dead_workers(self, *, force: bool = False) -> None:
+        """Mark `failed` the rows of this study's workers not seen for a grace period, once per grace period
+        (and once more, `force`, as the study ends): their trials are failed by the claim; their rows should
+        not claim to run either."""
         grace = self.options.grace_period
-        if time.monotonic() - self._swept < grace:
+        if not force and time.monotonic() - self._swept < grace:
             return
         self._swept = time.monotonic()
         message = f"not seen for {grace} s: marked failed by worker {self.report.worker_id}"
