@@ -45,15 +45,10 @@ from tuner.storage.optuna_adapter import (
     stored_user_attrs,
     trial_id,
 )
-from tuner.storage.records import (
-    fail_stale_workers,
-    see_worker,
-    study_exists,
-    study_total,
-    update_study,
-)
+from tuner.storage.records import study_exists, study_total, update_study
 from tuner.storage.reserve import ensure_reserve, is_disk_full, release_reserve
 from tuner.storage.retry import RetryPolicy
+from tuner.storage.workers import fail_stale_workers, see_worker
 from tuner.study.budget import DataShape, check_training_memory
 from tuner.study.catalog import load_study_record
 from tuner.study.data import load_study_data
