@@ -59,9 +59,11 @@ def register_worker(engine: Engine, study_id: int, host: str, pid: int, *, threa
 
 
 def _touch(engine: Engine, worker_id: int, **values: Any) -> None:
-    """Update the worker's row; a row that is gone went with its deleted study."""
+    """Update the live worker's row, `running` again if others marked it failed while it was paused (a
+    laptop asleep, SIGSTOP: it is alive after all); a row that is gone went with its deleted study."""
     with engine.begin() as connection:
-        result = connection.execute(update(workers).where(workers.c.id == worker_id).values(**values))
+        result = connection.execute(update(workers).where(workers.c.id == worker_id)
+                                    .values(status="running", stopped_at=None, message=None, **values))
     if result.rowcount == 0:
         raise StudyDeletedError(f"the row of worker {worker_id} is gone: its study was deleted")
 
