@@ -13,7 +13,7 @@ from tuner.errors import ReplayError, TunerError
 from tuner.nn.model_file import save_model
 from tuner.nn.train import EpochRecord
 from tuner.storage import open_study
-from tuner.study.replay import Replay, pick_trial, replay_meta, replay_trial
+from tuner.study.replay import Replay, pick_trial, replay_meta, replay_trial, stored_spec
 from tuner.text import fmt, printable
 
 
@@ -51,6 +51,7 @@ def train(
         raise TunerError(f"{out}: no directory {out.parent} to write into")
     url = storage_url(storage)
     handle = open_study(url, name)
+    stored_spec(handle)
     picked = pick_trial(handle, trial)
     talk = not quiet and not as_json
     if talk:

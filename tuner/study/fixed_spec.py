@@ -16,19 +16,16 @@ from typing import Any
 import tomli_w
 from optuna.trial import FrozenTrial
 
-from tuner.errors import ReplayError
 from tuner.storage import StudyHandle
 from tuner.study.limits import name_problem
 from tuner.study.objective import training_seed
-from tuner.study.replay import trial_config
-from tuner.study.spec import OPTIONAL_HPARAMS, StudySpec, parse_spec, spec_from_dict
+from tuner.study.replay import stored_spec, trial_config
+from tuner.study.spec import OPTIONAL_HPARAMS, StudySpec, parse_spec
 
 
 def export_fixed_spec(handle: StudyHandle, trial: FrozenTrial) -> str:
     """The TOML of `trial` of the study `handle` holds, every searched value fixed (`fixed_spec_toml`)."""
-    if handle.record is None:
-        raise ReplayError(f"study '{handle.name}' was not made by tuner: it has no spec to fix values in")
-    return fixed_spec_toml(spec_from_dict(handle.record.spec), trial, study_name=handle.name)
+    return fixed_spec_toml(stored_spec(handle), trial, study_name=handle.name)
 
 
 def fixed_spec_dict(spec: StudySpec, trial: FrozenTrial, *, study_name: str) -> dict[str, Any]:

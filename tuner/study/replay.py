@@ -94,15 +94,20 @@ def pick_trial(handle: StudyHandle, which: int | str) -> FrozenTrial:
     return trial
 
 
+def stored_spec(handle: StudyHandle) -> StudySpec:
+    """The spec stored with a study tuner made; a study made with plain Optuna has none (ReplayError)."""
+    if handle.record is None:
+        raise ReplayError(f"study '{handle.name}' was not made by tuner: it has no spec to train a trial from")
+    return spec_from_dict(handle.record.spec)
+
+
 def replay_trial(handle: StudyHandle, trial: FrozenTrial, *, threads: int | None = None,
                  on_epoch: Callable[[EpochRecord], None] | None = None) -> Replay:
     """Train `trial` again as its worker did (see the module docstring) and compare it with what is stored.
 
     `threads`: the BLAS threads to train with; default: those the trial recorded, else as they are.
     """
-    if handle.record is None:
-        raise ReplayError(f"study '{handle.name}' was not made by tuner: it has no spec to train a trial from")
-    spec = spec_from_dict(handle.record.spec)
+    spec = stored_spec(handle)
     data = load_study_data(spec)
     stored_config = trial.user_attrs.get("config")
     stored_config = stored_config if isinstance(stored_config, dict) else None
