@@ -91,6 +91,7 @@ def test_the_best_trial_is_replayed_bit_for_bit_and_saved(study, tmp_path):
     best = optuna.load_study(study_name="tiny", storage=study).best_trial
     assert (doc["trial"], doc["state"], doc["verified"], doc["compared_epochs"]) == (best.number, "COMPLETE", True, 4)
     assert doc["difference"] is None and doc["note"] is None
+    assert doc["blas_threads"] == best.user_attrs["config"]["blas_threads"] >= 1  # recorded by the trial, used again
     assert doc["params"] == {k: v for k, v in best.user_attrs["config"].items() if k not in ("seed", "blas_threads")}
 
     # The file holds the replayed network: the same bits, the same predictions, the same test metrics.
@@ -226,3 +227,12 @@ def test_an_exported_spec_has_no_ranges_and_runs_the_same_trial_again(study, tmp
     refused = tuner("study", "export-spec", "tiny", "--out", out, "--storage", url)
     assert (refused.exit_code, refused.stderr) == (1, f"error: {out}: already exists (use --force to overwrite)\n")
     dispose_engines(url)
+
+
+@pytest.mark.parametrize(("command", "example"), [
+    (("train",), "Example: tuner train digits-mlp --trial best --out model.npz"),
+    (("study", "export-spec"), "Example: tuner study export-spec digits-mlp --trial best --out digits-best.toml"),
+])
+def test_help_has_an_example(command, example):
+    result = tuner(*command, "--help")
+    assert result.exit_code == 0 and example in " ".join(result.stdout.split())
