@@ -236,3 +236,28 @@ def test_an_exported_spec_has_no_ranges_and_runs_the_same_trial_again(study, tmp
 def test_help_has_an_example(command, example):
     result = tuner(*command, "--help")
     assert result.exit_code == 0 and example in " ".join(result.stdout.split())
+
+
+def test_a_trial_added_by_hand_is_replayed_from_its_parameters_and_its_config_checked(study, tmp_path):
+    url = copy_of(study, tmp_path)
+    optuna_study = optuna.load_study(study_name="tiny", storage=url)
+    best = optuna_study.best_trial
+    bare = optuna.trial.create_trial(params=best.params, distributions=best.distributions, value=0.5)
+    optuna_study.add_trial(bare)  # plain Optuna: no tuner config, no curve
+    number = trials(url)[-1].number
+    result = tuner("train", "tiny", "--trial", number, "--out", tmp_path / "m.npz", "--storage", url)
+    assert result.exit_code == 0, result.stderr
+    assert (f"note: trial {number} has no stored curve, nor a tuner config (made with plain Optuna?): the replay "
+            "cannot be verified") in result.stderr.splitlines()
+
+    config = {**best.user_attrs["config"], "eps0": 0.5}
+    optuna_study.add_trial(optuna.trial.create_trial(params=best.params, distributions=best.distributions, value=0.5,
+                                                     user_attrs={"config": config}))
+    number = trials(url)[-1].number
+    result = tuner("train", "tiny", "--trial", number, "--out", tmp_path / "m.npz", "--storage", url, "--force")
+    assert result.exit_code == 1
+    assert result.stderr.endswith(f"error: the replay of trial {number} differs from it at config eps0: stored 0.5, "
+                                  f"replayed {best.user_attrs['config']['eps0']!r} "
+                                  f"(difference {best.user_attrs['config']['eps0'] - 0.5:+.3g}); no model written "
+                                  "(--allow-mismatch writes it anyway)\n")
+    dispose_engines(url)
