@@ -162,8 +162,8 @@ def test_a_missing_or_unfinished_trial_is_one_line(study, tmp_path):
     for trial, code, message in (
         ("99", 1, "error: study 'tiny' has no trial 99 (trials 0 to 6)\n"),
         ("6", 1, "error: trial 6 of study 'tiny' is WAITING: only a COMPLETE or PRUNED trial can be trained again\n"),
-        ("-1", 2, "error: Invalid value for '--trial' / '-t': expected a trial number or 'best', got '-1' "
-                  "(see 'tuner train --help')\n"),
+        ("-1", 2, ("error: Invalid value for '--trial' / '-t': expected a trial number or 'best', got '-1' "
+                   "(see 'tuner train --help')\n")),
     ):
         result = tuner("train", "tiny", "--trial", trial, "--out", out, "--storage", url)
         assert (result.exit_code, result.stderr, result.stdout) == (code, message, "")

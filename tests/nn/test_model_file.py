@@ -59,6 +59,12 @@ def _write(path, **arrays):
     return path
 
 
+def _write_npy(path, array):
+    with open(path, "wb") as out:
+        np.save(out, array)  # one array, not an archive, under an .npz name
+    return path
+
+
 def _config(**changes):
     config = {"format": FORMAT, "version": VERSION, "tuner_version": "0", "layer_sizes": [5, 7, 3],
               "activation": "tanh", "loss": "cross_entropy", "dtype": "float32", "batchnorm": False}
@@ -71,7 +77,7 @@ PARAMS = np.zeros(5 * 7 + 7 + 7 * 3 + 3, np.float32)
 @pytest.mark.parametrize(("make", "message"), [
     (lambda p: p, "{p}: no such file"),
     (lambda p: (p.write_text("hello"), p)[1], "{p}: not a tuner model file (not a NumPy .npz archive)"),
-    (lambda p: np.save(open(p, "wb"), PARAMS) or p, "{p}: not a tuner model file (not a NumPy .npz archive)"),
+    (lambda p: _write_npy(p, PARAMS), "{p}: not a tuner model file (not a NumPy .npz archive)"),
     (lambda p: _write(p, params=PARAMS), "{p}: not a tuner model file (no 'config' entry; entries: params)"),
     (lambda p: _write(p, config=_config(), params=np.array([{"x": 1}], dtype=object)),
      "{p}: entry 'params' holds pickled objects, which tuner never loads"),
@@ -80,8 +86,8 @@ PARAMS = np.zeros(5 * 7 + 7 + 7 * 3 + 3, np.float32)
     (lambda p: _write(p, config=_config(format="keras"), params=PARAMS),
      "{p}: not a tuner model file (config.format is 'keras', expected 'tuner.model')"),
     (lambda p: _write(p, config=_config(version=VERSION + 1, tuner_version="9.0"), params=PARAMS),
-     f"{{p}}: model format {VERSION + 1} (written by tuner 9.0); this tuner ({tuner.__version__}) reads format "
-     f"{VERSION}: upgrade tuner"),
+     (f"{{p}}: model format {VERSION + 1} (written by tuner 9.0); this tuner ({tuner.__version__}) reads format "
+      f"{VERSION}: upgrade tuner")),
     (lambda p: _write(p, config=_config(), params=PARAMS[:-1]),
      "{p}: params has shape (65,), the layer sizes 5-7-3 need (66,)"),
     (lambda p: _write(p, config=_config(), params=PARAMS.astype(np.float64)),
@@ -91,8 +97,8 @@ PARAMS = np.zeros(5 * 7 + 7 + 7 * 3 + 3, np.float32)
     (lambda p: _write(p, config=_config(layer_sizes=[5, -1]), params=PARAMS),
      "{p}: config.layer_sizes must be at least 2 integers >= 1, got [5, -1]"),
     (lambda p: _write(p, config=_config(batchnorm=True), params=PARAMS),
-     f"{{p}}: a batch-normalised network (written by tuner 0); this tuner ({tuner.__version__}) cannot build one: "
-     "upgrade tuner"),
+     (f"{{p}}: a batch-normalised network (written by tuner 0); this tuner ({tuner.__version__}) cannot build one: "
+      "upgrade tuner")),
 ])
 def test_a_bad_file_is_one_line_naming_it(tmp_path, make, message):
     path = make(tmp_path / "m.npz")

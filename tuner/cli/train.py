@@ -8,12 +8,27 @@ from typing import Annotated, Any
 
 import typer
 
-from tuner.cli._common import JsonOption, QuietOption, StorageOption, TrialOption, safe, stderr, stdout, storage_url
+from tuner.cli._common import (
+    JsonOption,
+    QuietOption,
+    StorageOption,
+    TrialOption,
+    safe,
+    stderr,
+    stdout,
+    storage_url,
+)
 from tuner.errors import ReplayError, TunerError
 from tuner.nn.model_file import save_model
 from tuner.nn.train import EpochRecord
 from tuner.storage import open_study
-from tuner.study.replay import Replay, pick_trial, replay_meta, replay_trial, stored_spec
+from tuner.study.replay import (
+    Replay,
+    pick_trial,
+    replay_meta,
+    replay_trial,
+    stored_spec,
+)
 from tuner.text import fmt, printable
 
 

@@ -19,6 +19,7 @@ leaves half a model. Every fault on reading is one `ModelFileError` line naming 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import secrets
@@ -178,7 +179,7 @@ def _rebuild(path: Path, config: dict[str, Any], params: np.ndarray | None) -> M
         raise ModelFileError(f"{path}: config.layer_sizes must be at least 2 integers >= 1, got {sizes!r}")
     if params is None:
         raise ModelFileError(f"{path}: no 'params' entry")
-    expected = sum(m * n + n for m, n in zip(sizes[:-1], sizes[1:], strict=False))
+    expected = sum(m * n + n for m, n in itertools.pairwise(sizes))
     if params.ndim != 1 or params.size != expected:
         shape = "-".join(map(str, sizes))
         raise ModelFileError(f"{path}: params has shape {params.shape}, the layer sizes {shape} need ({expected},)")
