@@ -261,3 +261,11 @@ def test_a_trial_added_by_hand_is_replayed_from_its_parameters_and_its_config_ch
                                   f"(difference {best.user_attrs['config']['eps0'] - 0.5:+.3g}); no model written "
                                   "(--allow-mismatch writes it anyway)\n")
     dispose_engines(url)
+
+
+def test_threads_sets_the_blas_threads_of_the_replay(study, tmp_path):
+    # With another count than the trial's the bits may differ (they do on a machine with several cores).
+    out = tmp_path / "m.npz"
+    result = tuner("train", "tiny", "--threads", 1, "--allow-mismatch", "--out", out, "--storage", study, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["blas_threads"] == 1 == read_model(out).meta["blas_threads"]

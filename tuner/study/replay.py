@@ -29,6 +29,7 @@ from tuner.nn.data import Dataset
 from tuner.nn.train import EpochRecord, TrainResult
 from tuner.storage import StudyHandle, load_curves
 from tuner.study.blas import blas_limited, blas_threads
+from tuner.study.budget import DataShape, check_training_memory
 from tuner.study.data import load_study_data
 from tuner.study.objective import TrialRun, prepare_run, run_training, training_seed
 from tuner.study.space import TrialConfig, suggest
@@ -109,12 +110,14 @@ def replay_trial(handle: StudyHandle, trial: FrozenTrial, *, threads: int | None
     """
     spec = stored_spec(handle)
     data = load_study_data(spec)
+    check_training_memory(spec, DataShape.of(data))  # as a worker does: a network this machine cannot hold
     stored_config = trial.user_attrs.get("config")
     stored_config = stored_config if isinstance(stored_config, dict) else None
     config = trial_config(spec, trial)
     run = prepare_run(spec, data, config, training_seed(spec, trial.number))
     if threads is None and stored_config is not None:
-        threads = stored_config.get("blas_threads")
+        recorded = stored_config.get("blas_threads")
+        threads = recorded if isinstance(recorded, int) and not isinstance(recorded, bool) and recorded >= 1 else None
     with blas_limited(threads):
         used = blas_threads()
         result = run_training(spec, data, run, on_epoch)
