@@ -180,12 +180,14 @@ def study_id_of(name: str) -> Any:
     return select(studies.c.id).where(studies.c.name == name).scalar_subquery()
 
 
-def load_curves(engine: Engine, study_name: str) -> list[dict]:
-    """Every curve row of the study, by trial number and epoch (NULL values come back as None)."""
+def load_curves(engine: Engine, study_name: str, trial_number: int | None = None) -> list[dict]:
+    """Every curve row of the study (or of one trial), by trial number and epoch (NULL values come back as None)."""
     columns = [curves.c.trial_number, curves.c.trial_id, curves.c.epoch, *(curves.c[n] for n in CURVE_FIELDS)]
+    where = [curves.c.study_id == study_id_of(study_name)]
+    if trial_number is not None:
+        where.append(curves.c.trial_number == int(trial_number))
     with engine.begin() as connection:
         rows = connection.execute(
-            select(*columns).where(curves.c.study_id == study_id_of(study_name))
-            .order_by(curves.c.trial_number, curves.c.epoch)
+            select(*columns).where(*where).order_by(curves.c.trial_number, curves.c.epoch)
         ).mappings().all()
     return [dict(row) for row in rows]
