@@ -170,6 +170,10 @@ ERRORS = [
     ),
     ("[model]\nhidden = [10, 0]\n", "model.hidden[1]: must be >= 1, got 0"),
     ("[data]\nval_fraction = 1.0\n", "data.val_fraction: must be < 1, got 1.0"),
+    ("[data]\ntest_fraction = 1.0\n", "data.test_fraction: must be < 1, got 1.0"),
+    ("[data]\ntest_fraction = -0.1\n", "data.test_fraction: must be >= 0, got -0.1"),
+    ("[train]\nseed = -1\n", "train.seed: must be >= 0, got -1"),
+    ("[train]\nseed = 4294967296\n", "train.seed: must be <= 4294967295, got 4294967296"),
     ('[data]\nstandardize = "yes"\n', "data.standardize: expected true or false, got 'yes'"),
     ('[data]\ntarget = "y"\n', "data.target: used only with a .csv source, got source 'digits'"),
     (

@@ -19,7 +19,7 @@ from tuner.analysis.probes import init_range_rows
 from tuner.storage import StudyHandle, load_curves
 from tuner.study.spec import spec_from_dict
 
-TRIAL_COLUMNS = ["number", "state", "value", "duration_s", "diverged", "reason", "seed"]
+TRIAL_COLUMNS = ["number", "state", "value", "duration_s", "diverged", "reason", "seed", "blas_threads"]
 CURVE_COLUMNS = ["trial_number", "epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds"]
 SUMMARY_COLUMNS = ["optimizer", "trials", "complete", "pruned", "failed", "diverged", "best", "median",
                    "best_at_equal_budget"]
@@ -28,7 +28,8 @@ FINISHED = ("COMPLETE", "PRUNED")  # the trials a study's budget counts
 
 
 def trials_frame(study: StudyHandle) -> pd.DataFrame:
-    """One row per trial: number, state, value, duration, diverged flag, reason, seed, then every parameter.
+    """One row per trial: number, state, value, duration, diverged flag, reason, seed, BLAS threads, then
+    every parameter.
 
     Parameters come from the trial's full configuration (`config` user attribute: searched and fixed
     values alike). The init-scale multipliers are always columns `init_scale_0 .. init_scale_{L-1}`, one
@@ -52,6 +53,7 @@ def trials_frame(study: StudyHandle) -> pd.DataFrame:
             "diverged": bool(t.user_attrs.get("diverged", False)),
             "reason": t.user_attrs.get("reason"),
             "seed": config.get("seed"),
+            "blas_threads": config.get("blas_threads"),  # what a replay needs to be bit for bit
         }
         row.update(config or t.params)
         if "init_scale" in row and n_layers is not None:

@@ -29,6 +29,22 @@ StorageOption = Annotated[
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout, for scripts.")]
 
+
+def _trial_choice(value: str) -> int | str:
+    """`--trial`: a trial number (>= 0) or `best`."""
+    if value == "best":
+        return value
+    if value.isascii() and value.isdigit():
+        return int(value)
+    raise typer.BadParameter(f"expected a trial number or 'best', got {value!r}")
+
+
+TrialOption = Annotated[
+    str,
+    typer.Option("--trial", "-t", callback=_trial_choice, metavar="N|best",
+                 help="A trial number, or 'best': the study's best COMPLETE trial."),
+]
+
 # Off a terminal (pipes, CI logs) rich would wrap tables at 80 columns; a wider page keeps rows whole.
 # No markup and no emoji codes: what is printed holds user text (study names, paths, parameter names),
 # which must come out literally, and `[/]` in a name must not crash a command. User text also goes

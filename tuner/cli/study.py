@@ -15,13 +15,24 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from tuner.cli._common import JsonOption, QuietOption, StorageOption, safe, stderr, stdout, storage_url
+from tuner.cli._common import (
+    JsonOption,
+    QuietOption,
+    StorageOption,
+    TrialOption,
+    safe,
+    stderr,
+    stdout,
+    storage_url,
+)
 from tuner.cli._probes import print_probes, ranges_table
 from tuner.errors import TunerError
 from tuner.storage import finished_count, open_study
 from tuner.study.catalog import cleanup_study, delete_study, list_studies
 from tuner.study.create import create_study
+from tuner.study.fixed_spec import export_fixed_spec
 from tuner.study.limits import MAX_GRACE_S
+from tuner.study.replay import pick_trial
 from tuner.study.spec import load_spec
 from tuner.text import fmt, printable
 
@@ -164,6 +175,34 @@ def export(
     frame = trials_frame(open_study(storage_url(storage), name))
     _write_whole(out, lambda path: _write_frame(frame, path, fmt_))
     stderr.print(f"wrote {len(frame)} trials to {printable(str(out))}")
+
+
+@app.command("export-spec")
+def export_spec(
+    name: NameArgument,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The spec file to write (TOML).")],
+    trial: TrialOption = "best",
+    storage: StorageOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite OUT if it exists.")] = False,
+) -> None:
+    """Write a trial's configuration as a spec file with every searched value fixed.
+
+    The optimizer, eps0, the hyperparameters, the schedule, the init scheme and each layer's init scale
+    are the trial's own; `train.seed` is the trial's training seed, so `tuner run OUT` trains the same run
+    again (and `tuner train` on that study saves its model). One trial, no pruner; the rest is the study's
+    spec as stored.
+
+    Example: tuner study export-spec digits-mlp --trial best --out digits-best.toml
+    """
+    if out.exists() and not force:
+        raise TunerError(f"{out}: already exists (use --force to overwrite)")
+    if not out.parent.is_dir():
+        raise TunerError(f"{out}: no directory {out.parent} to write into")
+    handle = open_study(storage_url(storage), name)
+    picked = pick_trial(handle, trial)
+    text = export_fixed_spec(handle, picked)
+    _write_whole(out, lambda path: path.write_text(text, encoding="utf-8"))
+    stderr.print(f"wrote the spec of trial {picked.number} to {printable(str(out))}")
 
 
 def _write_frame(frame: pd.DataFrame, path: Path, fmt_: ExportFormat) -> None:

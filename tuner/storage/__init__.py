@@ -5,7 +5,8 @@
     session_defaults the session timeouts kept by the server, for sessions through PgBouncer
     tables          tuner_studies, tuner_curves, tuner_workers (SQLAlchemy Core)
     migrations      the Alembic history in `tuner_alembic_version`; ensure_schema before any use
-    records         one transaction per read or write of the tables above
+    records         one transaction per read or write of the studies and curves tables
+    workers         the worker rows: registered, refreshed, stopped, swept when dead
     locks           study_lock, serialising trial claims across processes and machines
     retry           which database errors heal, and the retry policy for them
     optuna_adapter  every use of Optuna beyond its public API: storages, trial ids, stale trials, its tables
@@ -31,21 +32,17 @@ from tuner.storage.optuna_adapter import (
 )
 from tuner.storage.records import (
     StudyRecord,
-    WorkerRecord,
     delete_study_records,
     get_study,
     insert_study,
     list_study_records,
-    list_workers,
     load_curves,
-    register_worker,
     save_curve,
-    stop_worker,
-    touch_worker,
     update_study,
 )
 from tuner.storage.retry import RetryPolicy, is_connection_error
 from tuner.storage.url import DEFAULT_URL, ENV_VAR, parse_url, redact, resolve_url
+from tuner.storage.workers import WorkerRecord, list_workers, register_worker, stop_worker, touch_worker
 
 __all__ = [
     "DEFAULT_URL",

@@ -119,6 +119,7 @@ class DataSection(_Section):
 
     source: Str
     val_fraction: Annotated[Float, Field(gt=0, lt=1)] = 0.2
+    test_fraction: Annotated[Float, Field(ge=0, lt=1)] = 0.0  # held out before the validation split; 0: none
     target: Str | None = None
     standardize: Bool = True
 
@@ -178,6 +179,8 @@ class TrainSection(_Section):
     batch_size: Annotated[Int, Field(ge=1, le=MAX_BATCH_SIZE)] = 64
     clip_norm: Annotated[Float, Field(gt=0, le=MAX_MAGNITUDE)] | None = None
     dtype: Annotated[Str, _one_of(DTYPES, "dtype")] = "float32"
+    # Every trial's training seed; None: derived from (study.seed, trial number). An exported spec sets it.
+    seed: Annotated[Int, Field(ge=0, le=MAX_SEED)] | None = None
 
 
 class SearchSection(_Section):
