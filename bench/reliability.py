@@ -97,7 +97,7 @@ def create(url: str, folder: Path, name: str, n_trials: int, epochs: int) -> Non
 def scalar(url: str, sql: str, **params: object) -> object:
     engine = sqlalchemy.create_engine(url, poolclass=NullPool)
     try:
-        with engine.connect() as c:
+        with engine.begin() as c:  # committed: the soak's end sets the study's total with it
             return c.execute(sqlalchemy.text(sql), params).scalar()
     finally:
         engine.dispose()

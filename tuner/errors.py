@@ -21,6 +21,10 @@ class ModelError(TunerError, ValueError):
     """A network is built or called with inconsistent shapes or options."""
 
 
+class ModelFileError(TunerError, ValueError):
+    """A saved model file is missing, damaged, not tuner's, or of a format this tuner cannot read."""
+
+
 class DataError(TunerError, ValueError):
     """A dataset is missing, malformed, empty, or holds values training cannot use."""
 
@@ -59,6 +63,17 @@ class StudyNotFoundError(TunerError, KeyError):
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""
+
+
+class TrialNotFoundError(TunerError, KeyError):
+    """The study has no trial of that number (or no complete trial, for the best one)."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ReplayError(TunerError):
+    """A trial cannot be trained again: it never finished, its study has no spec, or the run diverged."""
 
 
 class StudyExistsError(TunerError):

@@ -174,7 +174,13 @@ def test_a_worker_whose_trial_was_failed_while_it_was_paused_says_so_and_goes_on
     sleeper.send_signal(signal.SIGSTOP)
     other = start_worker(pg_url, "paused", *args, "--quiet")
     wait_for(lambda: trials(pg_url, "paused")[taken.number].state == TrialState.FAIL, timeout=60)
+
+    def sleepers_row() -> str:
+        return list_workers(make_engine(pg_url), "paused")[0].status  # the first registered
+
+    wait_for(lambda: sleepers_row() == "failed", timeout=60)  # swept by the other as dead
     sleeper.send_signal(signal.SIGCONT)
+    wait_for(lambda: sleepers_row() == "running", timeout=30)  # alive after all: its next beat says so
     codes = [finish(w, timeout=300) for w in (sleeper, other)]
     assert [c for c, _ in codes] == [0, 0], codes
     assert f"trial {taken.number} was finished by another process" in codes[0][1]

@@ -28,6 +28,8 @@ READ_ONLY = {
     "study list": ("study", "list"),
     "study show": ("study", "show", "digits"),
     "study export": ("study", "export", "digits", "--out", "OUT/trials.csv"),
+    "study export-spec": ("study", "export-spec", "digits", "--out", "OUT/best.toml"),
+    "train": ("train", "digits", "--out", "OUT/model.npz"),
     "report": ("report", "digits", "--out", "OUT/report"),
     "db current": ("db", "current"),
     "dashboard": ("dashboard", "--port", "PORT", "--no-notes"),

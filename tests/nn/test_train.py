@@ -11,7 +11,7 @@ import pytest
 from tuner.errors import HyperparameterError, ModelError
 from tuner.nn.data import load_dataset
 from tuner.nn.mlp import MLP
-from tuner.nn.train import EXPLOSION_FACTOR, EpochRecord, TrainResult, train
+from tuner.nn.train import CHECK_EVERY, EXPLOSION_FACTOR, EpochRecord, TrainResult, train
 from tuner.optim import make
 
 
@@ -30,6 +30,8 @@ def run(data, seed=0, epochs=3, optimizer=None, hidden=32, **model_options):
 class ScriptedModel:
     """A stand-in network whose minibatch losses follow a script, to pin the loop's bookkeeping."""
 
+    batchnorm = False
+
     def __init__(self, losses, n_features=2):
         self.losses = iter(losses)
         self.layer_sizes = (n_features, 1)
@@ -43,6 +45,9 @@ class ScriptedModel:
 
     def evaluate(self, x, y):
         return 0.5, 0.75
+
+    def train(self):
+        return self
 
 
 @pytest.fixture
@@ -149,6 +154,34 @@ def test_on_epoch_true_stops_and_exceptions_propagate(digits):
 
     with pytest.raises(Pruned):
         train(model, make("adam"), digits, 10, 128, rng, on_epoch=prune)
+
+
+def test_should_stop_is_asked_every_few_minibatches_inside_an_epoch(tmp_path):
+    rows = 100 * CHECK_EVERY  # one epoch of 100 x CHECK_EVERY minibatches of one row
+    np.savez(tmp_path / "long.npz", x=np.zeros((rows, 2)), y=np.arange(rows) % 2, x_val=np.zeros((2, 2)),
+             y_val=np.array([0, 1]))
+    data = load_dataset(tmp_path / "long.npz", standardize=False)
+    model = ScriptedModel([1.0] * rows)
+    asked = []
+
+    def stop_on_the_third_call(epoch, batch):
+        asked.append((epoch, batch))
+        return "out of time" if len(asked) == 3 else None
+
+    result = train(model, make("sgd"), data, 2, 1, np.random.default_rng(0), should_stop=stop_on_the_third_call)
+    assert asked == [(1, CHECK_EVERY), (1, 2 * CHECK_EVERY), (1, 3 * CHECK_EVERY)]
+    assert len(model.batches) == 3 * CHECK_EVERY  # ended in the middle of the first epoch
+    assert result == TrainResult("stopped", [], "out of time")
+
+
+def test_with_batchnorm_a_last_minibatch_of_one_row_is_skipped(tiny):
+    model = ScriptedModel([1.0] * 6)
+    model.batchnorm = True
+    train(model, make("sgd"), tiny, 2, 3, np.random.default_rng(0))  # 10 rows: 3, 3, 3 and 1 skipped
+    assert [len(x) for x, _ in model.batches] == [3, 3, 3, 3, 3, 3]
+    plain = ScriptedModel([1.0] * 8)
+    train(plain, make("sgd"), tiny, 2, 3, np.random.default_rng(0))
+    assert [len(x) for x, _ in plain.batches] == [3, 3, 3, 1, 3, 3, 3, 1]
 
 
 def test_regression_has_no_accuracy():

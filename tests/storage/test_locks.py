@@ -108,3 +108,22 @@ def test_the_lock_key_is_a_stable_signed_64_bit_hash():
     assert lock_key("digits-mlp") == KEY
     assert lock_key("digits-mlp2") != KEY
     assert -(2**63) <= lock_key("x") < 2**63
+
+
+@pytest.mark.postgres
+def test_a_holder_whose_session_the_server_ended_loses_the_lock_as_an_error_that_heals(pg_url):
+    """The soak's case: the session holding the lock is terminated, the body sees it (`held()` is False),
+    and leaving the block raises LockLostError, which the retry policy treats as healing (a new connection
+    takes the lock again), never as a permanent failure that ends the worker."""
+    from tuner.storage.locks import LockLostError
+    from tuner.storage.retry import is_connection_error
+
+    engine = make_engine(pg_url)
+    with pytest.raises(LockLostError) as caught:
+        with study_lock(engine, "ended") as lock:
+            with engine.begin() as other:
+                other.execute(text("SELECT pg_terminate_backend(pid) FROM pg_locks "
+                                   "WHERE locktype = 'advisory' AND pid <> pg_backend_pid()"))
+            assert not lock.held()
+    assert is_connection_error(caught.value)
+    assert try_lock_from_a_thread(engine, "ended", 10)  # the server released it with the session

@@ -41,9 +41,10 @@ def test_a_small_network_worked_by_hand():
     need = training_memory(parse_spec(SMALL), shape)
     # layers 4x3 and 3x2: 12 + 3 + 6 + 2 = 23 parameters of 8 bytes
     assert (need.n_params, need.parameters, need.optimizer) == (23, 2 * 23 * 8, 23 * 8)
-    # cached batches of 2, 1 (5 % 2), 3 (the validation chunk) rows; per row 8 * (4 inputs + 3 * 5 units
-    # + 3 activations + 1) + an 8-byte row index; the gathered minibatch: 2 rows of 4 floats and a label
-    assert need.buffers == 6 * (8 * 23 + 8) + 2 * (4 * 8 + 8)
+    # cached batches of 2, 1 (5 % 2), 3 (the validation chunk) rows; per row 8 * (4 inputs + 5 dense
+    # outputs + 3 for the second layer's dL/dx + 2 ones + 2 for dL/doutput + 2 * 3 for the relu's output and
+    # scratch) + an 8-byte row index; the gathered minibatch: 2 rows of 4 floats and a label
+    assert need.buffers == 6 * (8 * 22 + 8) + 2 * (4 * 8 + 8)
     assert need.data == 8 * (4 * 8 + 8) + 5 * 8  # x and labels, and the epoch's permutation
     assert need.loading == 8 * 4 * 2 * 8  # two float64 working copies of x
     assert need.init == 12 * 8  # he: the 4x3 matrix drawn once in float64
@@ -64,15 +65,16 @@ def test_the_optimizer_table_is_what_each_optimizer_allocates(name):
     assert OPTIMIZER_COPIES[name] - 1 <= allocated / params.nbytes <= OPTIMIZER_COPIES[name] + 0.01
 
 
-@pytest.mark.parametrize(("activation", "dtype"), [("relu", "float64"), ("linear", "float32")])
-def test_the_per_row_buffers_are_what_the_network_allocates(activation, dtype):
+@pytest.mark.parametrize(("activation", "dtype", "batchnorm"),
+                         [("relu", "float64", False), ("linear", "float32", False), ("tanh", "float32", True)])
+def test_the_per_row_buffers_are_what_the_network_allocates(activation, dtype, batchnorm):
     rows = 1000
     spec = parse_spec(f'[data]\nsource = "digits"\n[model]\nhidden = [300, 200]\nactivation = "{activation}"\n'
-                      f'[train]\nbatch_size = {rows}\ndtype = "{dtype}"\n')
+                      f'batchnorm = {str(batchnorm).lower()}\n[train]\nbatch_size = {rows}\ndtype = "{dtype}"\n')
     need = training_memory(spec, DataShape(train_rows=rows, val_rows=rows, features=40, outputs=10))
     gathered = rows * (40 * np.dtype(dtype).itemsize + 8)
     per_row = (need.buffers - gathered) / (2 * rows)  # a training batch and a validation chunk of 1000 rows
-    model = MLP([40, 300, 200, 10], activation, rng=0, dtype=dtype)
+    model = MLP([40, 300, 200, 10], activation, batchnorm=batchnorm, rng=0, dtype=dtype)
     x, y = np.zeros((rows, 40), dtype=dtype), np.zeros(rows, dtype=np.int64)
     tracemalloc.start()
     try:

@@ -132,7 +132,7 @@ def test_spec_is_frozen() -> None:
 ERRORS = [
     ("[search]\neps0 = { low = 1.0, high = 0.1 }\n", "search.eps0: low must be < high, got low=1.0, high=0.1"),
     ("[search]\neps0 = { low = 0.0, high = 0.1, log = true }\n", "search.eps0: a log range needs low > 0, got low=0.0"),
-    ('[model]\nactivaton = "relu"\n', "model.activaton: unknown key (known: activation, bias, bias_value, hidden)"),
+    ('[model]\nactivaton = "relu"\n', "model.activaton: unknown key (known: activation, batchnorm, bias, bias_value, hidden)"),
     ('[train]\nepochs = "ten"\n', "train.epochs: expected an integer, got 'ten'"),
     ("[train]\nepochs = 10.0\n", "train.epochs: expected an integer, got 10.0"),
     ("[train]\nepochs = 0\n", "train.epochs: must be >= 1, got 0"),
@@ -170,6 +170,10 @@ ERRORS = [
     ),
     ("[model]\nhidden = [10, 0]\n", "model.hidden[1]: must be >= 1, got 0"),
     ("[data]\nval_fraction = 1.0\n", "data.val_fraction: must be < 1, got 1.0"),
+    ("[data]\ntest_fraction = 1.0\n", "data.test_fraction: must be < 1, got 1.0"),
+    ("[data]\ntest_fraction = -0.1\n", "data.test_fraction: must be >= 0, got -0.1"),
+    ("[train]\nseed = -1\n", "train.seed: must be >= 0, got -1"),
+    ("[train]\nseed = 4294967296\n", "train.seed: must be <= 4294967295, got 4294967296"),
     ('[data]\nstandardize = "yes"\n', "data.standardize: expected true or false, got 'yes'"),
     ('[data]\ntarget = "y"\n', "data.target: used only with a .csv source, got source 'digits'"),
     (
@@ -190,6 +194,8 @@ ERRORS = [
     ("[model]\nhidden = [" + ", ".join(["1"] * 101) + "]\n", "model.hidden: must have at most 100 entries, got 101"),
     ('[model]\nbias = "constant"\nbias_value = inf\n', "model.bias_value: must be a finite number, got inf"),
     ('[model]\nbias = "constant"\nbias_value = -nan\n', "model.bias_value: must be a finite number, got nan"),
+    ('[model]\nbatchnorm = "yes"\n', "model.batchnorm: expected true or false, got 'yes'"),
+    ("[model]\nbatchnorm = 1\n", "model.batchnorm: expected true or false, got 1"),
     ("[train]\nepochs = 1000000\n", "train.epochs: must be <= 100000, got 1000000"),
     ("[train]\nbatch_size = 100000000000000\n", "train.batch_size: must be <= 1048576, got 100000000000000"),
     ("[data]\nval_fraction = nan\n", "data.val_fraction: must be a finite number, got nan"),

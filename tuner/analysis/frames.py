@@ -24,7 +24,7 @@ from tuner.storage import StudyHandle, load_curves
 from tuner.study.spec import spec_from_dict
 
 TRIAL_COLUMNS = ["number", "state", "value", "best_epoch", "datetime_start", "datetime_complete", "duration_s",
-                 "diverged", "reason", "seed"]
+                 "diverged", "reason", "seed", "blas_threads"]
 CURVE_COLUMNS = ["trial_number", "epoch", "train_loss", "val_loss", "val_accuracy", "lr", "seconds"]
 SUMMARY_COLUMNS = ["optimizer", "trials", "complete", "pruned", "failed", "diverged", "best", "median",
                    "best_at_equal_budget"]
@@ -34,7 +34,7 @@ FINISHED = ("COMPLETE", "PRUNED")  # the trials a study's budget counts
 
 def trials_frame(study: StudyHandle) -> pd.DataFrame:
     """One row per trial: number, state, value, best epoch, start and end times, duration, diverged flag,
-    reason, seed, then every parameter.
+    reason, seed, BLAS threads, then every parameter.
 
     `best_epoch` is the epoch whose validation metric was the best of the trial's (the epoch its value
     comes from, for a complete trial; the earliest on a tie), read from the metric reported each epoch;
@@ -66,6 +66,7 @@ def trials_frame(study: StudyHandle) -> pd.DataFrame:
             "diverged": bool(t.user_attrs.get("diverged", False)),
             "reason": t.user_attrs.get("reason"),
             "seed": config.get("seed"),
+            "blas_threads": config.get("blas_threads"),  # what a replay needs to be bit for bit
         }
         row.update(config or t.params)
         if "init_scale" in row and n_layers is not None:

@@ -72,13 +72,14 @@ def _root(
 
 
 def _register() -> None:
-    from tuner.cli import dashboard, db, probe, report, study, worker
+    from tuner.cli import dashboard, db, probe, report, study, train, worker
 
     app.add_typer(study.app, name="study")
     app.add_typer(db.app, name="db")
     app.add_typer(probe.app, name="probe")
     worker.register(app)
     report.register(app)
+    train.register(app)
     dashboard.register(app)
 
 

@@ -39,6 +39,22 @@ StudyNameOption = Annotated[
     str | None, typer.Option("--name", help="Study name (default: the spec's study.name).", show_default=False)
 ]
 
+
+def _trial_choice(value: str) -> int | str:
+    """`--trial`: a trial number (>= 0) or `best`."""
+    if value == "best":
+        return value
+    if value.isascii() and value.isdigit():
+        return int(value)
+    raise typer.BadParameter(f"expected a trial number or 'best', got {value!r}")
+
+
+TrialOption = Annotated[
+    str,
+    typer.Option("--trial", "-t", callback=_trial_choice, metavar="N|best",
+                 help="A trial number, or 'best': the study's best COMPLETE trial."),
+]
+
 # Off a terminal (pipes, CI logs) rich would wrap tables at 80 columns; a wider page keeps rows whole.
 # No markup and no emoji codes: what is printed holds user text (study names, paths, parameter names),
 # which must come out literally, and `[/]` in a name must not crash a command. User text also goes

@@ -1,4 +1,5 @@
-"""How `tuner study export` writes its file: whole or not at all."""
+"""How the commands that write a file (`tuner study export`, `export-spec`, `tuner train`) write it: never over
+an existing file unless forced, and whole or not at all."""
 
 from __future__ import annotations
 
@@ -12,6 +13,14 @@ from tuner.errors import TunerError
 
 if TYPE_CHECKING:  # pandas loads with the commands that export, not for every `tuner` command
     import pandas as pd
+
+
+def refuse_to_overwrite(out: Path, *, force: bool) -> None:
+    """A TunerError when `out` exists (without `force`) or its directory does not."""
+    if out.exists() and not force:
+        raise TunerError(f"{out}: already exists (use --force to overwrite)")
+    if not out.parent.is_dir():
+        raise TunerError(f"{out}: no directory {out.parent} to write into")
 
 
 def write_frame(frame: pd.DataFrame, path: Path, fmt: str) -> None:

@@ -16,6 +16,7 @@ from tuner.cli._common import (
     SpecArgument,
     StorageOption,
     StudyNameOption,
+    TrialOption,
     quiet_optuna,
     safe,
     stdout,
@@ -150,20 +151,52 @@ def export(
 
     Example: tuner study export digits-mlp --format parquet --out digits.parquet
     """
-    output = Output(quiet, as_json)
-    if out.exists() and not force:
-        raise TunerError(f"{out}: already exists (use --force to overwrite)")
-    if not out.parent.is_dir():
-        raise TunerError(f"{out}: no directory {out.parent} to write into")
     from tuner.analysis import trials_frame
-    from tuner.cli._files import write_frame, write_whole
+    from tuner.cli._files import refuse_to_overwrite, write_frame, write_whole
     from tuner.storage import open_study
 
+    output = Output(quiet, as_json)
+    refuse_to_overwrite(out, force=force)
     quiet_optuna()
     frame = trials_frame(open_study(storage_url(storage), name))
     write_whole(out, lambda path: write_frame(frame, path, fmt_.value))
     output.emit({"study": name, "out": str(out), "format": fmt_.value, "trials": len(frame)})
     output.note(f"wrote {len(frame)} trials to {printable(str(out))}")
+
+
+@app.command("export-spec")
+def export_spec(
+    name: NameArgument,
+    out: Annotated[Path, typer.Option("--out", "-o", help="The spec file to write (TOML).")],
+    trial: TrialOption = "best",
+    storage: StorageOption = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite OUT if it exists.")] = False,
+    quiet: QuietOption = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Write a trial's configuration as a spec file with every searched value fixed.
+
+    The optimizer, eps0, the hyperparameters, the schedule, the init scheme and each layer's init scale
+    are the trial's own; `train.seed` is the trial's training seed, so `tuner run OUT` trains the same run
+    again (and `tuner train` on that study saves its model). One trial, no pruner; the rest is the study's
+    spec as stored.
+
+    Example: tuner study export-spec digits-mlp --trial best --out digits-best.toml
+    """
+    from tuner.cli._files import refuse_to_overwrite, write_whole
+    from tuner.storage import open_study
+    from tuner.study.fixed_spec import export_fixed_spec
+    from tuner.study.replay import pick_trial
+
+    output = Output(quiet, as_json)
+    refuse_to_overwrite(out, force=force)
+    quiet_optuna()
+    handle = open_study(storage_url(storage), name)
+    picked = pick_trial(handle, trial)
+    text = export_fixed_spec(handle, picked)
+    write_whole(out, lambda path: path.write_text(text, encoding="utf-8"))
+    output.emit({"study": name, "trial": picked.number, "out": str(out)})
+    output.note(f"wrote the spec of trial {picked.number} to {printable(str(out))}")
 
 
 @app.command("delete")

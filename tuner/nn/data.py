@@ -3,7 +3,9 @@
 Every source ends in the same steps: checks that name the file and the fault (raised as DataError), a
 seeded train/validation split when the source has no validation set of its own, standardisation of the
 features with the training split's mean and std only (so nothing about the validation set leaks into
-training), and a cast to `dtype`.
+training), and a cast to `dtype`. With `test_fraction` > 0 a test split is carved out first, before the
+train/validation split and with a generator of its own, so that a search never sees it; at 0 (the default)
+nothing is carved and every split is what it was without it, bit for bit.
 
 Sources:
 - `digits`: scikit-learn's bundled 8x8 digits (1797 x 64, 10 classes), split with `seed`.
@@ -59,6 +61,8 @@ class Dataset:
     y_val: np.ndarray
     task: str
     n_classes: int | None
+    x_test: np.ndarray | None = None  # the held-out test split, when one was asked for
+    y_test: np.ndarray | None = None
 
     @property
     def is_classification(self) -> bool:
@@ -80,8 +84,9 @@ class Dataset:
         return np.bincount(self.y_train, minlength=self.n_classes) / len(self.y_train)
 
     def __repr__(self) -> str:
+        test = "" if self.x_test is None else f", test {self.x_test.shape}"
         return (
-            f"Dataset({self.name!r}, {self.task}, train {self.x_train.shape}, val {self.x_val.shape}, "
+            f"Dataset({self.name!r}, {self.task}, train {self.x_train.shape}, val {self.x_val.shape}{test}, "
             f"n_classes={self.n_classes})"
         )
 
@@ -91,21 +96,29 @@ def load_dataset(
     *,
     seed: int = 0,
     val_fraction: float = 0.2,
+    test_fraction: float = 0.0,
     target: str | None = None,
     standardize: bool = True,
     base_dir: str | os.PathLike | None = None,
     dtype: np.dtype | type = np.float32,
 ) -> Dataset:
-    """Load `source` (a built-in name or a `.npz` / `.csv` path) as a split, standardised Dataset."""
+    """Load `source` (a built-in name or a `.npz` / `.csv` path) as a split, standardised Dataset.
+
+    `test_fraction` of the examples (of `x`, for a source with a validation set of its own) are held out
+    as `x_test`, `y_test` before `val_fraction` of the rest is split off for validation.
+    """
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise DataError(f"seed must be a non-negative integer, got {seed!r}")
     if isinstance(val_fraction, bool) or not isinstance(val_fraction, numbers.Real) or not 0 < val_fraction < 1:
         raise DataError(f"val_fraction must be in (0, 1), got {val_fraction!r}")
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, numbers.Real) or not 0 <= test_fraction < 1:
+        raise DataError(f"test_fraction must be in [0, 1), got {test_fraction!r}")
     dtype = np.dtype(dtype)
     if dtype.kind != "f":
         raise DataError(f"dtype must be a floating-point type, got {dtype}")
     name = os.fspath(source)
-    split_rng, make_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    # The test split's generator is a third child: the first two are those of a run without one.
+    split_rng, make_rng, test_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
     if name in BUILTIN:
         if target is not None:
             raise DataError(f"{name}: target names a CSV column, but {name} is a built-in dataset")
@@ -129,19 +142,37 @@ def load_dataset(
             raw = load_npz(resolved, name)
         else:
             raw = load_csv(resolved, name, target)
-    return _finish(name, raw, split_rng, val_fraction, standardize, dtype)
+    test = _Holdout(test_rng, test_fraction)
+    return _finish(name, raw, _Holdout(split_rng, val_fraction), test, standardize, dtype)
 
 
-def _finish(name: str, raw: Raw, rng: np.random.Generator, val_fraction: float, standardize: bool,
-            dtype: np.dtype) -> Dataset:
+@dataclass(frozen=True)
+class _Holdout:
+    """A share of the examples to hold out, and the generator that picks them."""
+
+    rng: np.random.Generator
+    fraction: float
+
+    def split(self, x: np.ndarray, y: np.ndarray, keep: int) -> tuple[np.ndarray, ...]:
+        """(x, y kept, x, y held out): round(fraction x n) rows, at least 1, leaving at least `keep`."""
+        order = self.rng.permutation(len(x))
+        n_out = min(max(1, round(self.fraction * len(x))), len(x) - keep)
+        return x[order[n_out:]], y[order[n_out:]], x[order[:n_out]], y[order[:n_out]]
+
+
+def _finish(name: str, raw: Raw, val: _Holdout, test: _Holdout, standardize: bool, dtype: np.dtype) -> Dataset:
     x, y, x_val, y_val = raw.x, raw.y, raw.x_val, raw.y_val
     check_features(name, "x", x, raw.row)
+    x_test = y_test = None
+    if test.fraction > 0:
+        keep = 2 if x_val is None else 1  # what the validation split then needs
+        if len(x) < keep + 1:
+            raise DataError(f"{name}: {len(x)} example(s) cannot hold a test split besides training and validation")
+        x, y, x_test, y_test = test.split(x, y, keep)
     if x_val is None:
         if len(x) < 2:
             raise DataError(f"{name}: {len(x)} example(s) cannot be split into training and validation sets")
-        order = rng.permutation(len(x))
-        n_val = min(max(1, round(val_fraction * len(x))), len(x) - 1)
-        x, y, x_val, y_val = x[order[n_val:]], y[order[n_val:]], x[order[:n_val]], y[order[:n_val]]
+        x, y, x_val, y_val = val.split(x, y, 1)
     else:
         check_features(name, "x_val", x_val, "row {}".format)
         if x_val.shape[1] != x.shape[1]:
@@ -151,12 +182,19 @@ def _finish(name: str, raw: Raw, rng: np.random.Generator, val_fraction: float, 
         mean, std = x.mean(axis=0), x.std(axis=0)
         std[x.max(axis=0) == x.min(axis=0)] = 1.0  # a constant feature is centred, not divided by 0
         x, x_val = (x - mean) / std, (x_val - mean) / std
+        x_test = None if x_test is None else (x_test.astype(np.float64) - mean) / std
     if raw.task == "regression":
         y, y_val = y.astype(dtype), y_val.astype(dtype)
-    arrays = [np.ascontiguousarray(a) for a in (x.astype(dtype), y, x_val.astype(dtype), y_val)]
-    for a in arrays:
-        a.setflags(write=False)
-    return Dataset(name, *arrays, raw.task, raw.n_classes)
+        y_test = None if y_test is None else y_test.astype(dtype)
+    arrays = [_frozen(a) for a in (x.astype(dtype), y, x_val.astype(dtype), y_val)]
+    tests = (None, None) if x_test is None else (_frozen(x_test.astype(dtype)), _frozen(y_test))
+    return Dataset(name, *arrays, raw.task, raw.n_classes, *tests)
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a = np.ascontiguousarray(a)
+    a.setflags(write=False)
+    return a
 
 
 # ---- built-in sources ------------------------------------------------------------------------------

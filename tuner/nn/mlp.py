@@ -1,29 +1,29 @@
-"""A multilayer perceptron whose parameters live in one flat array, with a hand-written backward pass.
+"""A multilayer perceptron built from layers (`tuner.nn.layers`) whose parameters live in one flat array.
 
 For dense layers l = 0 .. L−1 with a_{−1} = x:
 
     s_l = a_{l−1} W_l + b_l          W_l: fan_in x fan_out, b_l: fan_out
     a_l = f(s_l)  (hidden layers),   a_{L−1} = s_{L−1}  (the output layer is linear; softmax is in the loss)
 
-Backward, from δ_{L−1} = dL/da_{L−1}:
+With `batchnorm=True` each hidden layer normalises s_l before its non-linearity, a_l = f(BN_l(s_l))
+(`tuner.nn.batchnorm`). Each step's backward is in its layer; the network chains them from
+δ_{L−1} = dL/da_{L−1} and never computes dL/dx of the input layer.
 
-    dW_l = a_{l−1}ᵀ δ_l,   db_l = Σ_rows δ_l,   δ_{l−1} = f'(s_{l−1}) ⊙ (δ_l W_lᵀ)   (not computed for l = 0)
+Layout: `params` is one contiguous array holding, layer after layer, W_l (row-major), b_l, then (with
+batch normalization) γ_l and β_l; `weights[l]` and `biases[l]` are the dense layers' views into it, and
+`weight_grads[l]`, `bias_grads[l]` the matching views into `grad`. An optimizer therefore updates every
+parameter with a few vectorised calls. The running statistics are buffers (`buffers()`), not parameters.
 
-Layout: `params` is one contiguous array holding, layer after layer, W_l (row-major) then b_l;
-`weights[l]` and `biases[l]` are views into it, and `weight_grads[l]`, `bias_grads[l]` the matching views
-into `grad`. An optimizer therefore updates every parameter with a few vectorised calls.
+Modes (`train()`, the default, and `eval()`), `state()`/`load_state()` and `config`: `tuner.nn.state`.
+`evaluate` and `predict` always run in eval mode (the running statistics).
 
-Speed: the hot path (`loss_and_grad`) allocates nothing of the batch's size. Every intermediate lives in
-buffers allocated once per batch size (a small cache keyed on it), the matrix products write straight into
-those buffers and into the gradient views with `np.dot(..., out=)`, the non-linearities work in place, the
-input layer's δ (dL/dx) is never computed, and every scalar is cast to the model's dtype so float32 stays
-float32. bench/RESULTS.md gives the figures.
+Speed: the hot path (`loss_and_grad`) allocates nothing of the batch's size: every intermediate lives in
+the layers' workspaces, allocated once per batch size (a small cache keyed on it), products write into
+them with `np.dot(..., out=)`, non-linearities work in place, scalars are cast to the model's dtype.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections import OrderedDict
 from collections.abc import Sequence
 
@@ -32,36 +32,37 @@ import numpy as np
 from tuner.errors import HyperparameterError, ModelError
 from tuner.nn import activations as act
 from tuner.nn import init as nn_init
+from tuner.nn.arguments import check_dtype, check_rng, check_scales, check_sizes
+from tuner.nn.batchnorm import BatchNorm
+from tuner.nn.layers import Dense, Layer, Nonlinearity, Workspaces, bind_layers
 from tuner.nn.losses import (
     LOSSES,
     _mean_squared_error,
     _softmax_cross_entropy,
     check_labels,
 )
+from tuner.nn.state import ModelState
 
-_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 _CACHED_BATCH_SIZES = 4  # training batch, last partial batch, evaluation chunk, a probe's batch
 EVAL_CHUNK = 4096  # evaluate/predict go through the network this many rows at a time to bound memory
 
 
-class _Buffers:
-    """Every per-minibatch array of one batch size: pre-activations, activations, deltas, scratch."""
-
-    def __init__(self, sizes: tuple[int, ...], batch: int, dtype: np.dtype, linear_hidden: bool) -> None:
-        n_layers = len(sizes) - 1
-        self.x = np.empty((batch, sizes[0]), dtype=dtype)  # used only when the input needs a dtype cast
-        self.pre = [np.empty((batch, n), dtype=dtype) for n in sizes[1:]]
-        # The output layer is linear, and so are hidden layers with the linear activation: a_l is s_l.
-        self.act = [
-            s if (l == n_layers - 1 or linear_hidden) else np.empty_like(s) for l, s in enumerate(self.pre)
-        ]
-        self.delta = [np.empty((batch, n), dtype=dtype) for n in sizes[1:]]
-        self.scratch = [np.empty((batch, n), dtype=dtype) for n in sizes[1:]]
-        self.ones = np.ones(batch, dtype=dtype)  # db = 1ᵀδ as a BLAS product: twice as fast as δ.sum(axis=0)
-        self.rows = np.arange(batch)  # the row index of the labels' picks in the loss
+def build_layers(sizes: tuple[int, ...], fn: act.Activation, batchnorm: bool, dtype: np.dtype) -> list[Layer]:
+    """Dense, [BatchNorm,] Nonlinearity for each hidden layer, then the linear output layer (a linear
+    activation is no step at all)."""
+    layers: list[Layer] = []
+    for l, (m, n) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layers.append(Dense(m, n))
+        if l == len(sizes) - 2:
+            break
+        if batchnorm:
+            layers.append(BatchNorm(n, dtype))
+        if fn.name != "linear":
+            layers.append(Nonlinearity(fn, n))
+    return layers
 
 
-class MLP:
+class MLP(ModelState):
     """A fully connected network trained with a softmax cross-entropy or a mean-squared-error loss.
 
     Arguments (checked here, once): `layer_sizes` (inputs, hidden..., outputs; at least two entries),
@@ -71,12 +72,14 @@ class MLP:
     orthogonal, `k`/`sigma` for sparse; without `gain`, orthogonal uses `init.default_gain` of each layer's
     non-linearity, 1 for the linear output layer), `bias` (`zeros`; `constant`: `bias_value` in every hidden
     layer and 0 in the output layer; `class_frequencies`: log c in the output layer, so that the initial
-    softmax reproduces them, and 0 elsewhere), `dtype` (float32 or float64) and `rng` (a
-    `numpy.random.Generator`, or an int seed for one).
+    softmax reproduces them, and 0 elsewhere), `batchnorm` (batch normalization after every hidden dense
+    layer, before its non-linearity; γ = 1, β = 0; the init scales apply to the dense weights only),
+    `dtype` (float32 or float64) and `rng` (a `numpy.random.Generator`, or an int seed for one).
 
-    After `forward(x)`, `pre_activations[l]` (s_l) and `activations[l]` (a_l) hold the layer values of that
-    batch; they are buffers reused by the next pass with the same batch size (copy them to keep them).
-    `backward` reads them and the input of that `forward` (kept by reference, not copied).
+    After `forward(x)`, `pre_activations[l]` (what layer l's non-linearity sees), `activations[l]` (a_l) and
+    `dense_outputs[l]` (s_l) hold the layer values of that batch; they are buffers reused by the next pass
+    with the same batch size (copy them to keep them). `backward` reads them and the input of that
+    `forward` (kept by reference, not copied).
     """
 
     def __init__(
@@ -91,52 +94,68 @@ class MLP:
         bias: str = "zeros",
         bias_value: float = 0.0,
         class_frequencies: Sequence[float] | np.ndarray | None = None,
+        batchnorm: bool = False,
         dtype: np.dtype | type | str = np.float32,
         rng: np.random.Generator | int,
     ) -> None:
-        self.layer_sizes = _check_sizes(layer_sizes)
+        self.layer_sizes = check_sizes(layer_sizes)
         self.n_layers = len(self.layer_sizes) - 1
-        self._act = act.get(activation)
         self.activation = activation
         if loss not in LOSSES:
             raise ModelError(f"unknown loss {loss!r}; known: {', '.join(LOSSES)}")
         self.loss_name = loss
-        self.dtype = _check_dtype(dtype)
-        rng = _check_rng(rng)
-        scales = _check_scales(init_scale, self.n_layers)
-        options = dict(init_options or {})
+        if not isinstance(batchnorm, bool):
+            raise ModelError(f"batchnorm must be true or false, got {batchnorm!r}")
+        self.batchnorm = batchnorm
+        self.dtype = check_dtype(dtype)
+        rng = check_rng(rng)
+        scales = check_scales(init_scale, self.n_layers)
         if bias not in nn_init.BIASES:
             raise HyperparameterError(f"unknown bias kind {bias!r}; known: {', '.join(nn_init.BIASES)}")
         if bias == "class_frequencies" and loss != "cross_entropy":
             raise ModelError(f"bias class_frequencies needs the cross_entropy loss, got loss {loss!r}")
 
-        shapes = list(zip(self.layer_sizes[:-1], self.layer_sizes[1:], strict=True))
-        self.params = np.empty(sum(m * n + n for m, n in shapes), dtype=self.dtype)
-        self.grad = np.zeros_like(self.params)
-        self.weights, self.biases = _views(self.params, shapes)
-        self.weight_grads, self.bias_grads = _views(self.grad, shapes)
-        for layer, (m, n) in enumerate(shapes):
-            output = layer == self.n_layers - 1
-            layer_options = options
-            if init == "orthogonal" and "gain" not in options:
-                layer_options = {**options, "gain": nn_init.default_gain("linear" if output else activation)}
-            self.weights[layer][...] = nn_init.weights(
-                init, m, n, scale=scales[layer], rng=rng, dtype=self.dtype, **layer_options
-            )
-            kind = bias if (bias == "constant" and not output) or (bias == "class_frequencies" and output) else "zeros"
-            self.biases[layer][...] = nn_init.biases(
-                kind, n, value=bias_value, class_frequencies=class_frequencies, dtype=self.dtype
-            )
+        self.layers = build_layers(self.layer_sizes, act.get(activation), batchnorm, self.dtype)
+        self.params, self.grad = bind_layers(self.layers, self.dtype)
+        self.dense = [layer for layer in self.layers if isinstance(layer, Dense)]
+        self.norms = [layer for layer in self.layers if isinstance(layer, BatchNorm)]
+        self.weights = [d.weight for d in self.dense]
+        self.biases = [d.bias for d in self.dense]
+        self.weight_grads = [d.weight_grad for d in self.dense]
+        self.bias_grads = [d.bias_grad for d in self.dense]
+        self._initialise(init, scales, dict(init_options or {}), bias, bias_value, class_frequencies, rng)
 
-        self._buffers: OrderedDict[int, _Buffers] = OrderedDict()
-        self._current: _Buffers | None = None
+        self.training = True
+        self._buffers: OrderedDict[int, Workspaces] = OrderedDict()
+        self._current: Workspaces | None = None
         self._x: np.ndarray | None = None
         self.pre_activations: list[np.ndarray] = []
         self.activations: list[np.ndarray] = []
+        self.dense_outputs: list[np.ndarray] = []
+
+    def _initialise(self, init: str, scales: list[float], options: dict[str, float], bias: str, bias_value: float,
+                    class_frequencies: Sequence[float] | np.ndarray | None, rng: np.random.Generator) -> None:
+        """Dense weights from the scheme times each layer's scale, biases by kind; γ = 1, β = 0."""
+        for layer, dense in enumerate(self.dense):
+            output = layer == self.n_layers - 1
+            layer_options = options
+            if init == "orthogonal" and "gain" not in options:
+                layer_options = {**options, "gain": nn_init.default_gain("linear" if output else self.activation)}
+            dense.weight[...] = nn_init.weights(
+                init, dense.fan_in, dense.fan_out, scale=scales[layer], rng=rng, dtype=self.dtype, **layer_options
+            )
+            kind = bias if (bias == "constant" and not output) or (bias == "class_frequencies" and output) else "zeros"
+            dense.bias[...] = nn_init.biases(
+                kind, dense.fan_out, value=bias_value, class_frequencies=class_frequencies, dtype=self.dtype
+            )
+        for norm in self.norms:
+            norm.gamma.fill(1)
+            norm.beta.fill(0)
 
     def __repr__(self) -> str:
         sizes = "-".join(map(str, self.layer_sizes))
-        return f"MLP({sizes}, {self.activation}, loss={self.loss_name}, dtype={self.dtype.name})"
+        norm = ", batchnorm" if self.batchnorm else ""
+        return f"MLP({sizes}, {self.activation}{norm}, loss={self.loss_name}, dtype={self.dtype.name})"
 
     @property
     def n_inputs(self) -> int:
@@ -148,10 +167,10 @@ class MLP:
 
     # -- the hot path ---------------------------------------------------------------------------------
 
-    def _buffers_for(self, batch: int) -> _Buffers:
+    def _buffers_for(self, batch: int) -> Workspaces:
         buffers = self._buffers.get(batch)
         if buffers is None:
-            buffers = _Buffers(self.layer_sizes, batch, self.dtype, self.activation == "linear")
+            buffers = Workspaces(self.layers, batch, self.dtype, self.n_inputs)
             self._buffers[batch] = buffers
             if len(self._buffers) > _CACHED_BATCH_SIZES:
                 self._buffers.popitem(last=False)
@@ -159,7 +178,7 @@ class MLP:
             self._buffers.move_to_end(batch)
         return buffers
 
-    def _input(self, x: np.ndarray) -> tuple[np.ndarray, _Buffers]:
+    def _input(self, x: np.ndarray) -> tuple[np.ndarray, Workspaces]:
         """`x` checked (2-D, the model's width) and in the model's dtype, with the buffers of its batch size."""
         if not isinstance(x, np.ndarray):
             x = np.asarray(x)
@@ -176,39 +195,27 @@ class MLP:
             x = buffers.x
         return x, buffers
 
-    def _forward(self, x: np.ndarray, buffers: _Buffers) -> np.ndarray:
+    def _forward(self, x: np.ndarray, buffers: Workspaces, training: bool) -> np.ndarray:
         a = x
-        last = self.n_layers - 1
-        fn = self._act
-        for layer in range(self.n_layers):
-            s = buffers.pre[layer]
-            np.dot(a, self.weights[layer], out=s)
-            s += self.biases[layer]
-            if layer < last and buffers.act[layer] is not s:
-                fn.forward(s, buffers.act[layer], buffers.scratch[layer])
-            a = buffers.act[layer]
+        for layer, work in zip(self.layers, buffers.work, strict=True):
+            a = layer.forward(a, work, training)
         self._x, self._current = x, buffers
-        self.pre_activations, self.activations = buffers.pre, buffers.act
+        self.pre_activations, self.activations, self.dense_outputs = buffers.pre, buffers.act, buffers.dense
         return a
 
     def _backward(self, delta: np.ndarray) -> None:
         buffers = self._current
         assert buffers is not None and self._x is not None
-        fn = self._act
-        for layer in range(self.n_layers - 1, -1, -1):
-            a_in = self._x if layer == 0 else buffers.act[layer - 1]
-            np.dot(a_in.T, delta, out=self.weight_grads[layer])
-            np.dot(buffers.ones, delta, out=self.bias_grads[layer])
-            if layer == 0:
-                break  # dL/dx is not needed
-            below = buffers.delta[layer - 1]
-            np.dot(delta, self.weights[layer].T, out=below)
-            fn.backward(buffers.pre[layer - 1], buffers.act[layer - 1], below, below, buffers.scratch[layer - 1])
-            delta = below
+        for i in range(len(self.layers) - 1, -1, -1):
+            x_in = self._x if i == 0 else buffers.work[i - 1].out
+            grad = self.layers[i].backward(x_in, delta, buffers.work[i])
+            if grad is None:
+                break  # the first layer: dL/dx is not needed
+            delta = grad
 
-    def _loss(self, output: np.ndarray, y: np.ndarray, buffers: _Buffers) -> float:
+    def _loss(self, output: np.ndarray, y: np.ndarray, buffers: Workspaces) -> float:
         """Loss of the cached output against checked targets; leaves dL/doutput in the output layer's delta."""
-        grad = buffers.delta[-1]
+        grad = buffers.delta
         if self.loss_name == "cross_entropy":
             return _softmax_cross_entropy(output, y, grad, buffers.rows)[0]
         return _mean_squared_error(output, y, grad)[0]
@@ -233,8 +240,8 @@ class MLP:
         """
         x, buffers = self._input(x)
         y = self._targets(y, x.shape[0])
-        loss = self._loss(self._forward(x, buffers), y, buffers)
-        self._backward(buffers.delta[-1])
+        loss = self._loss(self._forward(x, buffers, self.training), y, buffers)
+        self._backward(buffers.delta)
         return loss
 
     # -- the public passes ----------------------------------------------------------------------------
@@ -242,17 +249,17 @@ class MLP:
     def forward(self, x: np.ndarray) -> np.ndarray:
         """The network's output (m x n_outputs, logits for cross_entropy) as a new array; caches the layers."""
         x, buffers = self._input(x)
-        return self._forward(x, buffers).copy()
+        return self._forward(x, buffers, self.training).copy()
 
     def backward(self, grad_output: np.ndarray) -> None:
         """Fill `grad` with dL/dparams from dL/doutput of the last `forward` (m x n_outputs)."""
         if self._current is None:
             raise ModelError("backward needs a forward pass first")
-        expected = self._current.delta[-1].shape
+        expected = self._current.delta.shape
         grad_output = np.asarray(grad_output)
         if grad_output.shape != expected:
             raise ModelError(f"expected grad_output of shape {expected}, got {grad_output.shape}")
-        delta = self._current.delta[-1]
+        delta = self._current.delta
         if grad_output is not delta:
             np.copyto(delta, grad_output, casting="same_kind")
         self._backward(delta)
@@ -275,7 +282,7 @@ class MLP:
         for start in range(0, n, EVAL_CHUNK):
             xb, yb = x[start : start + EVAL_CHUNK], y[start : start + EVAL_CHUNK]
             xb, buffers = self._input(xb)
-            output = self._forward(xb, buffers)
+            output = self._forward(xb, buffers, False)
             total += self._loss(output, yb, buffers) * len(xb)
             if self.loss_name == "cross_entropy":
                 correct += int(np.count_nonzero(output.argmax(axis=1) == yb))
@@ -292,66 +299,8 @@ class MLP:
         parts = []
         for start in range(0, x.shape[0], EVAL_CHUNK):
             xb, buffers = self._input(x[start : start + EVAL_CHUNK])
-            output = self._forward(xb, buffers)
+            output = self._forward(xb, buffers, False)
             parts.append(output.argmax(axis=1) if self.loss_name == "cross_entropy" else output.copy())
         return np.concatenate(parts)
 
 
-def _views(flat: np.ndarray, shapes: list[tuple[int, int]]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    weights, biases, offset = [], [], 0
-    for m, n in shapes:
-        weights.append(flat[offset : offset + m * n].reshape(m, n))
-        offset += m * n
-        biases.append(flat[offset : offset + n])
-        offset += n
-    return weights, biases
-
-
-def _check_sizes(layer_sizes: Sequence[int]) -> tuple[int, ...]:
-    try:
-        sizes = tuple(layer_sizes)
-    except TypeError:
-        raise ModelError(f"layer_sizes must be a sequence of integers, got {layer_sizes!r}") from None
-    if len(sizes) < 2:
-        raise ModelError(f"layer_sizes needs at least 2 entries (inputs, outputs), got {list(sizes)}")
-    for size in sizes:
-        if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
-            raise ModelError(f"layer sizes must be integers >= 1, got {size!r} in {list(sizes)}")
-    return tuple(int(size) for size in sizes)
-
-
-def _check_dtype(dtype: object) -> np.dtype:
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt not in _DTYPES:
-        raise ModelError(f"dtype must be float32 or float64, got {dtype!r}")
-    return dt
-
-
-def _check_rng(rng: object) -> np.random.Generator:
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool) and rng >= 0:
-        return np.random.default_rng(int(rng))
-    raise ModelError(f"rng must be a numpy.random.Generator or an int seed >= 0, got {rng!r}")
-
-
-def _check_scales(init_scale: float | Sequence[float], n_layers: int) -> list[float]:
-    if isinstance(init_scale, numbers.Real) and not isinstance(init_scale, bool):
-        scales = [init_scale] * n_layers
-    else:
-        try:
-            scales = list(init_scale)  # type: ignore[arg-type]
-        except TypeError:
-            raise HyperparameterError(f"init_scale must be a number or one per layer, got {init_scale!r}") from None
-        if len(scales) != n_layers:
-            raise HyperparameterError(
-                f"init_scale has {len(scales)} values, the network has {n_layers} dense layers"
-            )
-    for layer, scale in enumerate(scales):
-        if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not math.isfinite(scale) or scale <= 0:
-            where = "" if n_layers == 1 or len(set(map(repr, scales))) == 1 else f" (layer {layer})"
-            raise HyperparameterError(f"init_scale must be a finite number > 0, got {scale!r}{where}")
-    return [float(scale) for scale in scales]

@@ -10,6 +10,14 @@ Divergence, checked after every minibatch with one comparison: the run ends as `
 loss is NaN or infinite, or exceeds `EXPLOSION_FACTOR` (1000) times the first batch's loss (floored at
 `LOSS_FLOOR` = 1e-3, so a run that starts near a zero loss is not stopped by noise). A finite training
 loss followed by a non-finite validation loss (the last update overflowed) is divergence too.
+
+Stopping inside an epoch: `should_stop(epoch, batch)` is called every `CHECK_EVERY` (16) minibatches, so a
+time budget holds even when one epoch is long; a returned reason ends the run as `stopped`, and what it
+raises (e.g. `TrialTimeoutError`) propagates. Every 16 batches keeps its cost (a call and a clock read)
+invisible next to 16 optimizer steps.
+
+Batch normalization needs at least 2 rows per training batch: with `model.batchnorm`, an epoch whose last
+minibatch would hold a single row skips it (a different random row each epoch, as its order is permuted).
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from typing import Protocol
 
 import numpy as np
 
@@ -27,6 +36,34 @@ from tuner.nn.data import Dataset
 
 EXPLOSION_FACTOR = 1e3
 LOSS_FLOOR = 1e-3
+CHECK_EVERY = 16  # minibatches between two calls of should_stop
+
+
+class Trainable(Protocol):
+    """What the loop needs of a network (a `tuner.nn.mlp.MLP`)."""
+
+    layer_sizes: tuple[int, ...]
+    params: np.ndarray
+    grad: np.ndarray
+    batchnorm: bool
+
+    def train(self) -> object: ...
+
+    def loss_and_grad(self, x: np.ndarray, y: np.ndarray) -> float: ...
+
+    def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float | None]: ...
+
+
+class Optimizer(Protocol):
+    """What the loop needs of a `tuner.optim` optimizer (tuner.nn does not import tuner.optim)."""
+
+    k: int
+
+    def start(self, params: np.ndarray, total_steps: int) -> None: ...
+
+    def step(self, params: np.ndarray, grad: np.ndarray, closure: Callable[[], float]) -> float: ...
+
+    def rate(self, k: int) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -67,27 +104,30 @@ class TrainResult:
 
 
 def train(
-    model,  # noqa: ANN001 - a tuner.nn.mlp.MLP (params, grad, loss_and_grad, evaluate)
-    optimizer,  # noqa: ANN001 - a tuner.optim.Optimizer
+    model: Trainable,
+    optimizer: Optimizer,
     data: Dataset,
     epochs: int,
     batch_size: int,
     rng: np.random.Generator,
     on_epoch: Callable[[EpochRecord], bool | None] | None = None,
+    should_stop: Callable[[int, int], str | None] | None = None,
 ) -> TrainResult:
-    """Train `model` in place for `epochs` passes over `data.x_train`; see the module docstring.
+    """Train `model` in place (in train mode) for `epochs` passes over `data.x_train`; see the module docstring.
 
     `on_epoch(record)` runs after each epoch: returning True stops the run (`stopped`); what it raises
-    (e.g. `optuna.TrialPruned`) propagates. A last, smaller minibatch takes the remainder of each epoch.
+    (e.g. `optuna.TrialPruned`) propagates; so does `should_stop(epoch, minibatches done in the epoch)`,
+    whose returned reason stops the run. A last, smaller minibatch takes the remainder of each epoch.
     """
     _check(model, data, epochs, batch_size, rng)
     x, y = data.x_train, data.y_train
     n = len(x)
     batch_size = min(batch_size, n)
-    batches = math.ceil(n / batch_size)
+    batches = _batch_count(n, batch_size, model.batchnorm)
     x_buffer = np.empty((batch_size, *x.shape[1:]), dtype=x.dtype)
     y_buffer = np.empty((batch_size, *y.shape[1:]), dtype=y.dtype)
     optimizer.start(model.params, epochs * batches)
+    model.train()
     history: list[EpochRecord] = []
     limit = None
     for epoch in range(1, epochs + 1):
@@ -106,6 +146,10 @@ def train(
             if not loss <= limit:  # also true for NaN
                 return TrainResult("diverged", history, _divergence(loss, first, epoch, b + 1))
             total += loss
+            if should_stop is not None and (b + 1) % CHECK_EVERY == 0:
+                reason = should_stop(epoch, b + 1)
+                if reason is not None:
+                    return TrainResult("stopped", history, reason)
         val_loss, val_accuracy = model.evaluate(data.x_val, data.y_val)
         lr = optimizer.rate(optimizer.k - 1)
         history.append(EpochRecord(epoch, total / batches, val_loss, val_accuracy, lr, time.perf_counter() - started))
@@ -114,6 +158,12 @@ def train(
         if on_epoch is not None and on_epoch(history[-1]):
             return TrainResult("stopped", history, f"on_epoch asked to stop after epoch {epoch}")
     return TrainResult("completed", history)
+
+
+def _batch_count(n: int, batch_size: int, batchnorm: bool) -> int:
+    """Minibatches per epoch: the last takes the remainder, unless batch normalization would get one row."""
+    batches = math.ceil(n / batch_size)
+    return batches - 1 if batchnorm and batches > 1 and n % batch_size == 1 else batches
 
 
 def _divergence(loss: float, first: float, epoch: int, batch: int) -> str:
@@ -126,7 +176,7 @@ def _divergence(loss: float, first: float, epoch: int, batch: int) -> str:
     return f"loss {loss:.4g} {where} exceeds {EXPLOSION_FACTOR:g} x the first batch's loss ({first:.4g})"
 
 
-def _check(model, data: Dataset, epochs: int, batch_size: int, rng: np.random.Generator) -> None:  # noqa: ANN001
+def _check(model: Trainable, data: Dataset, epochs: int, batch_size: int, rng: np.random.Generator) -> None:
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
             raise HyperparameterError(f"{name} must be an integer >= 1, got {value!r}")

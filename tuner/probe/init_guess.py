@@ -17,8 +17,11 @@ initial logits at std `target`, neither a near-uniform softmax (vanishing logits
 `include_output=False` leaves the output layer alone (multiplier 1).
 
 Only the weights change, never the biases. The model is changed in place: it ends LSUV-initialised.
-Cost: one matrix product per rescaling and one activation per layer on one batch, plus the forward and
-backward passes of the statistics before and after: a few forward passes in all.
+σ_l is read off the network's own forward pass (`model.dense_outputs[l]`, in train mode; the running
+statistics and the mode are left as they were), so a layer type the MLP gains needs nothing here. With
+batch normalization, a hidden layer's rescaling changes nothing downstream (BN divides it out) and the
+output layer's still sets the logits' scale. Cost: one forward pass of one batch per rescaling and per
+layer, plus the forward and backward passes of the statistics before and after.
 Ref.: D. Mishkin, J. Matas, "All you need is a good init", ICLR 2016 (Alg. 1, without its orthonormal
 pre-initialisation: the model keeps its own scheme); Goodfellow et al., *Deep Learning*, sec. 8.4.
 """
@@ -28,18 +31,15 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tuner.errors import ProbeError
-from tuner.nn.activations import activate
-from tuner.probe.stats import (
-    LayerStats,
-    activation_stats,
-    check_activation,
-    check_batch,
-    layer_activation,
-)
+from tuner.probe.stats import LayerStats, activation_stats, check_activation, check_batch
+
+if TYPE_CHECKING:
+    from tuner.nn.mlp import MLP
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,7 @@ class InitScaleGuess:
         }
 
 
-def _layer_name(model, layer: int) -> str:  # noqa: ANN001
+def _layer_name(model: MLP, layer: int) -> str:
     fan_in, fan_out = model.weights[layer].shape
     return f"layer {layer} ({fan_in} -> {fan_out})"
 
@@ -86,7 +86,7 @@ def _check(value: float, name: str, *, low: float = 0.0) -> float:
 
 
 def init_scale_guess(
-    model,  # noqa: ANN001 - an MLP
+    model: MLP,
     x: np.ndarray,
     *,
     y: np.ndarray | None = None,
@@ -111,36 +111,9 @@ def init_scale_guess(
     n_layers = model.n_layers
     multipliers, iterations, converged = [1.0] * n_layers, [0] * n_layers, [True] * n_layers
     layers = range(n_layers) if include_output else range(n_layers - 1)
-    a_in = x
-    for layer in layers:
-        w, b = model.weights[layer], model.biases[layer]
-        if not np.any(w):
-            raise ProbeError(
-                f"{_layer_name(model, layer)}: the weights are all zero, so rescaling cannot change them; "
-                "use a random init scheme"
-            )
-        done = False
-        for _ in range(max_iter + 1):
-            s = a_in @ w + b
-            sigma = float(np.std(s, dtype=np.float64))
-            if not math.isfinite(sigma):
-                raise ProbeError(f"{_layer_name(model, layer)}: the pre-activation std is not finite ({sigma})")
-            if sigma == 0.0:
-                raise ProbeError(
-                    f"{_layer_name(model, layer)}: the pre-activation std is 0 on this batch "
-                    "(its inputs are all zero or constant), so it cannot be rescaled to a unit std"
-                )
-            if abs(sigma - target) < tol:
-                done = True
-                break
-            if iterations[layer] == max_iter:
-                break
-            factor = target / sigma
-            w *= w.dtype.type(factor)  # in place: `w` is a view into model.params
-            multipliers[layer] *= factor
-            iterations[layer] += 1
-        converged[layer] = done
-        a_in = activate(layer_activation(model, layer), s)  # s is from the last (current) weights
+    with model.restoring():
+        for layer in layers:
+            iterations[layer], converged[layer] = _rescale(model, x, layer, target, tol, max_iter, multipliers)
     after = activation_stats(model, x, y)
     return InitScaleGuess(
         multipliers=tuple(multipliers),
@@ -152,3 +125,32 @@ def init_scale_guess(
         after=tuple(after),
         seconds=time.perf_counter() - started,
     )
+
+
+def _rescale(model: MLP, x: np.ndarray, layer: int, target: float, tol: float, max_iter: int,
+             multipliers: list[float]) -> tuple[int, bool]:
+    """LSUV's loop for one layer: (rescalings applied, converged); multiplies `multipliers[layer]` in place."""
+    w = model.weights[layer]
+    if not np.any(w):
+        raise ProbeError(
+            f"{_layer_name(model, layer)}: the weights are all zero, so rescaling cannot change them; "
+            "use a random init scheme"
+        )
+    for iteration in range(max_iter + 1):
+        model.forward(x)
+        sigma = float(np.std(model.dense_outputs[layer], dtype=np.float64))
+        if not math.isfinite(sigma):
+            raise ProbeError(f"{_layer_name(model, layer)}: the pre-activation std is not finite ({sigma})")
+        if sigma == 0.0:
+            raise ProbeError(
+                f"{_layer_name(model, layer)}: the pre-activation std is 0 on this batch "
+                "(its inputs are all zero or constant), so it cannot be rescaled to a unit std"
+            )
+        if abs(sigma - target) < tol:
+            return iteration, True
+        if iteration == max_iter:
+            break
+        factor = target / sigma
+        w *= w.dtype.type(factor)  # in place: `w` is a view into model.params
+        multipliers[layer] *= factor
+    return max_iter, False

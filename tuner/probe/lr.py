@@ -42,6 +42,7 @@ than the bottom of a flat valley.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -51,12 +52,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from tuner.errors import ProbeError
+from tuner.nn.mlp import MLP
 from tuner.optim import make as make_optimizer
 from tuner.probe.stats import check_activation
 
 if TYPE_CHECKING:
     from tuner.nn.data import Dataset
-    from tuner.nn.mlp import MLP
 
 RISE = 0.2  # the edge: the smoothed loss this fraction above its minimum
 STOP = 4.0  # a sweep stops when the mean of its last h losses exceeds this multiple of their lowest mean
@@ -241,8 +242,8 @@ def lr_probe(
     """Run `repeats` range tests of `optimizer` (fixed `hparams`, e.g. alpha or clip_norm) on `data`'s
     training set, and read the edge and the suggested ε0 from them.
 
-    `model` is a network, whose parameters every sweep starts from and which are restored at the end, or
-    a factory called as `model(rng)` for a fresh network per sweep. Minibatches are drawn without
+    `model` is a network, whose parameters and buffers every sweep starts from (in train mode) and which
+    are restored at the end with its mode, or a factory called as `model(rng)` for a fresh network per sweep. Minibatches are drawn without
     replacement from a permutation by `rng` (a new one each pass): the probe is deterministic for a seed.
     """
     x, y = (data.x_train, data.y_train) if hasattr(data, "x_train") else data
@@ -250,20 +251,18 @@ def lr_probe(
     hparams = {k: v for k, v in (hparams or {}).items() if k not in ("eps0", "eps_tau", "tau")}
     rates = ramp(eps_min, eps_max, steps)
     h = half_width(eps_min, eps_max, steps)
-    fresh = callable(model) and not hasattr(model, "params")
     started = time.perf_counter()
     sweeps = []
-    saved = None if fresh else model.params.copy()
-    try:
+    # A given network: every sweep starts from its parameters and buffers, restored (with its mode) at the end.
+    kept = model.restoring(params=True) if isinstance(model, MLP) else contextlib.nullcontext()
+    with kept:
+        saved = model.state() if isinstance(model, MLP) else None
         for _ in range(repeats):
-            net = model(rng) if fresh else model
+            net = model if isinstance(model, MLP) else model(rng)
             check_activation(net)
             if saved is not None:
-                np.copyto(net.params, saved)
+                net.load_state(saved)
             sweeps.append(_run_sweep(net, optimizer, hparams, x, y, rates, batch_size, h, rng))
-    finally:
-        if saved is not None:
-            np.copyto(model.params, saved)
     edges = [sweep_edge(tuple(rates), s) for s in sweeps]
     edge = float(np.exp(np.median(np.log(edges))))
     fall = float(np.median([1.0 - s.smoothed[s.min_index] / s.smoothed[0] for s in sweeps]))

@@ -5,7 +5,8 @@
     session_defaults the session timeouts kept by the server, for sessions through PgBouncer
     tables          tuner_studies, tuner_curves, tuner_workers (SQLAlchemy Core)
     migrations      the Alembic history in `tuner_alembic_version`; ensure_schema before any use
-    records         one transaction per read or write of the tables above
+    records         one transaction per read or write of the studies and curves tables
+    workers         the worker rows: registered, refreshed, stopped, swept when dead
     locks           study_lock, serialising trial claims across processes and machines
     retry           which database errors heal, and the retry policy for them
     optuna_adapter  every use of Optuna beyond its public API: storages, trial ids, stale trials
@@ -37,21 +38,17 @@ if TYPE_CHECKING:  # for type checkers; at run time each name is imported on fir
     from tuner.storage.optuna_tables import FINISHED, finished_count
     from tuner.storage.records import (
         StudyRecord,
-        WorkerRecord,
         delete_study_records,
         get_study,
         insert_study,
         list_study_records,
-        list_workers,
         load_curves,
-        register_worker,
         save_curve,
-        stop_worker,
-        touch_worker,
         update_study,
     )
     from tuner.storage.retry import RetryPolicy, is_connection_error
     from tuner.storage.url import DEFAULT_URL, ENV_VAR, parse_url, redact, resolve_url
+    from tuner.storage.workers import WorkerRecord, list_workers, register_worker, stop_worker, touch_worker
 
 # name -> the module that defines it
 _WHERE = {
@@ -69,22 +66,17 @@ _WHERE = {
     "ensure_schema": "tuner.storage.migrations",
     "head_revision": "tuner.storage.migrations",
     "upgrade": "tuner.storage.migrations",
-    "FINISHED": "tuner.storage.optuna_tables",
-    "finished_count": "tuner.storage.optuna_tables",
     "optuna_storage": "tuner.storage.optuna_adapter",
     "trial_state_counts": "tuner.storage.optuna_adapter",
+    "FINISHED": "tuner.storage.optuna_tables",
+    "finished_count": "tuner.storage.optuna_tables",
     "StudyRecord": "tuner.storage.records",
-    "WorkerRecord": "tuner.storage.records",
     "delete_study_records": "tuner.storage.records",
     "get_study": "tuner.storage.records",
     "insert_study": "tuner.storage.records",
     "list_study_records": "tuner.storage.records",
-    "list_workers": "tuner.storage.records",
     "load_curves": "tuner.storage.records",
-    "register_worker": "tuner.storage.records",
     "save_curve": "tuner.storage.records",
-    "stop_worker": "tuner.storage.records",
-    "touch_worker": "tuner.storage.records",
     "update_study": "tuner.storage.records",
     "RetryPolicy": "tuner.storage.retry",
     "is_connection_error": "tuner.storage.retry",
@@ -93,6 +85,11 @@ _WHERE = {
     "parse_url": "tuner.storage.url",
     "redact": "tuner.storage.url",
     "resolve_url": "tuner.storage.url",
+    "WorkerRecord": "tuner.storage.workers",
+    "list_workers": "tuner.storage.workers",
+    "register_worker": "tuner.storage.workers",
+    "stop_worker": "tuner.storage.workers",
+    "touch_worker": "tuner.storage.workers",
 }
 
 __all__ = [

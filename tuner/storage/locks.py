@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterator
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine, RootTransaction
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, PendingRollbackError
 
 from tuner.errors import StorageError
 from tuner.storage.engine import IDLE_IN_TRANSACTION_S, is_sqlite_memory, through_pooler
@@ -136,7 +136,7 @@ def _postgresql_lock(engine: Engine, study_name: str, stop: Callable[[], bool],
             raise
         try:
             transaction.commit()
-        except DBAPIError:
+        except (DBAPIError, PendingRollbackError):  # the latter: the body saw the connection die (`held()`)
             raise LockLostError(
                 f"the lock of study '{study_name}' was lost: the database ended the session that held it "
                 "(the process was paused or cut off while holding it)"

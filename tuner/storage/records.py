@@ -1,4 +1,4 @@
-"""Reading and writing the project's records: studies, learning curves, workers.
+"""Reading and writing the project's records: studies and learning curves (workers: `tuner.storage.workers`).
 
 Every function takes an engine and runs one transaction (`engine.begin()`), all SQL through SQLAlchemy
 Core with bound parameters. Curve values that are not finite are stored as NULL (see `tables`).
@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -27,11 +27,9 @@ from tuner.errors import (
     StudyExistsError,
     StudyNotFoundError,
 )
-from tuner.storage.tables import WORKER_STATUSES, curves, studies, utcnow, workers
+from tuner.storage.tables import curves, studies, utcnow, workers
 
 CURVE_FIELDS = ("train_loss", "val_loss", "val_accuracy", "lr", "seconds")
-DEFAULT_HEARTBEAT_S = 10
-LIVE_SLACK_S = 1.0
 
 _UNSET: Any = object()
 
@@ -60,31 +58,6 @@ class StudyRecord:
     def total(self) -> int:
         """The study's total of finished trials."""
         return int(self.n_trials if self.n_trials is not None else self.spec["study"]["n_trials"])
-
-
-@dataclass(frozen=True)
-class WorkerRecord:
-    """A row of `tuner_workers`: one worker process of a study."""
-
-    id: int
-    study_id: int
-    host: str
-    pid: int
-    started_at: datetime
-    last_seen: datetime
-    trials_done: int
-    status: str
-    stopped_at: datetime | None
-    message: str | None
-    threads: int | None
-    heartbeat_s: int | None
-
-    def live(self, now: datetime) -> bool:
-        """Running and seen within two of its heartbeats (plus slack): it refreshes its row at each one."""
-        if self.status != "running":
-            return False
-        window = 2 * (self.heartbeat_s or DEFAULT_HEARTBEAT_S) + LIVE_SLACK_S
-        return (now - self.last_seen).total_seconds() <= window
 
 
 def insert_study(
@@ -171,7 +144,8 @@ def _finite(value: Any) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _study_deleted(connection: Connection, study_id: int) -> bool:
+def study_deleted(connection: Connection, study_id: int) -> bool:
+    """Whether the study with this id is gone (deleted while a writer held its id)."""
     return connection.execute(select(studies.c.id).where(studies.c.id == study_id)).first() is None
 
 
@@ -192,7 +166,7 @@ def save_curve(
                        "trial_id": None if trial_id is None else int(trial_id), "epoch": int(row["epoch"]),
                        **{name: _finite(row.get(name)) for name in CURVE_FIELDS}})
     with engine.begin() as connection:
-        if _study_deleted(connection, study_id):
+        if study_deleted(connection, study_id):
             raise StudyDeletedError(f"the study (id {study_id}) was deleted")
         connection.execute(
             delete(curves).where(curves.c.study_id == study_id, curves.c.trial_number == int(trial_number))
@@ -201,107 +175,19 @@ def save_curve(
             connection.execute(insert(curves), params)
 
 
-def _of_study(name: str) -> Any:
+def study_id_of(name: str) -> Any:
+    """The id of the study that has this name now, as a subquery for a WHERE clause."""
     return select(studies.c.id).where(studies.c.name == name).scalar_subquery()
 
 
-def load_curves(engine: Engine, study_name: str) -> list[dict]:
-    """Every curve row of the study, by trial number and epoch (NULL values come back as None)."""
+def load_curves(engine: Engine, study_name: str, trial_number: int | None = None) -> list[dict]:
+    """Every curve row of the study (or of one trial), by trial number and epoch (NULL values come back as None)."""
     columns = [curves.c.trial_number, curves.c.trial_id, curves.c.epoch, *(curves.c[n] for n in CURVE_FIELDS)]
+    where = [curves.c.study_id == study_id_of(study_name)]
+    if trial_number is not None:
+        where.append(curves.c.trial_number == int(trial_number))
     with engine.begin() as connection:
         rows = connection.execute(
-            select(*columns).where(curves.c.study_id == _of_study(study_name))
-            .order_by(curves.c.trial_number, curves.c.epoch)
+            select(*columns).where(*where).order_by(curves.c.trial_number, curves.c.epoch)
         ).mappings().all()
     return [dict(row) for row in rows]
-
-
-def register_worker(engine: Engine, study_id: int, host: str, pid: int, *, threads: int | None = None,
-                    heartbeat_s: int | None = None) -> int:
-    """Record a starting worker (status `running`); return its id."""
-    now = utcnow()
-    values = dict(study_id=study_id, host=host, pid=int(pid), started_at=now, last_seen=now, trials_done=0,
-                  status="running", threads=threads, heartbeat_s=heartbeat_s)
-    with engine.begin() as connection:
-        if _study_deleted(connection, study_id):
-            raise StudyDeletedError(f"the study (id {study_id}) was deleted")
-        return int(connection.execute(insert(workers).values(**values)).inserted_primary_key[0])
-
-
-def _touch(engine: Engine, worker_id: int, **values: Any) -> None:
-    """Update the worker's row; a row that is gone went with its deleted study."""
-    with engine.begin() as connection:
-        result = connection.execute(update(workers).where(workers.c.id == worker_id).values(**values))
-    if result.rowcount == 0:
-        raise StudyDeletedError(f"the row of worker {worker_id} is gone: its study was deleted")
-
-
-def touch_worker(engine: Engine, worker_id: int, *, trials_done: int, threads: int | None = None) -> None:
-    """Record that the worker is alive, how many trials it has run, and (if given) its BLAS threads."""
-    values: dict[str, Any] = dict(last_seen=utcnow(), trials_done=int(trials_done))
-    if threads is not None:
-        values["threads"] = int(threads)
-    _touch(engine, worker_id, **values)
-
-
-def see_worker(engine: Engine, worker_id: int) -> None:
-    """Refresh the worker's `last_seen` only (its heartbeat thread calls this while a long trial runs)."""
-    _touch(engine, worker_id, last_seen=utcnow())
-
-
-def stop_worker(engine: Engine, worker_id: int, *, status: str = "stopped", message: str | None = None,
-                trials_done: int | None = None) -> None:
-    """Record how the worker ended: `stopped` (cleanly) or `failed`, with an optional message and its final
-    count of trials. A row already gone (its study deleted) is left gone.
-    """
-    if status not in WORKER_STATUSES or status == "running":
-        raise StorageError(f"worker status must be 'stopped' or 'failed', got {status!r}")
-    now = utcnow()
-    values: dict[str, Any] = dict(status=status, message=message, stopped_at=now, last_seen=now)
-    if trials_done is not None:
-        values["trials_done"] = int(trials_done)
-    with engine.begin() as connection:
-        connection.execute(update(workers).where(workers.c.id == worker_id).values(**values))
-
-
-def fail_stale_workers(engine: Engine, study_name: str, *, grace_period: float, message: str | None = None) -> list[int]:
-    """Mark `failed` the study's workers still `running` but not seen for `grace_period` s; return their ids.
-
-    A live worker refreshes `last_seen` at every trial heartbeat and while it waits, so only dead ones
-    (killed, machine lost) fall behind.
-    """
-    now = utcnow()
-    cutoff = now - timedelta(seconds=grace_period)
-    stale = (workers.c.study_id == _of_study(study_name)) & (workers.c.status == "running") & (workers.c.last_seen < cutoff)
-    with engine.begin() as connection:
-        ids = [int(i) for i in connection.execute(select(workers.c.id).where(stale).order_by(workers.c.id)).scalars()]
-        if ids:
-            connection.execute(
-                update(workers).where(workers.c.id.in_(ids)).values(status="failed", stopped_at=now, message=message)
-            )
-    return ids
-
-
-def list_workers(engine: Engine, study_name: str) -> list[WorkerRecord]:
-    """The workers of a study, in the order they started."""
-    with engine.begin() as connection:
-        rows = connection.execute(
-            select(workers).where(workers.c.study_id == _of_study(study_name)).order_by(workers.c.id)
-        ).mappings().all()
-    return [WorkerRecord(**row) for row in rows]
-
-
-def live_workers_on_host(engine: Engine, host: str) -> list[WorkerRecord]:
-    """The live workers of every study of this database on `host` (`WorkerRecord.live`)."""
-    now = utcnow()
-    with engine.begin() as connection:
-        rows = connection.execute(
-            select(workers).where(workers.c.host == host, workers.c.status == "running").order_by(workers.c.id)
-        ).mappings().all()
-    return [w for w in (WorkerRecord(**row) for row in rows) if w.live(now)]
-
-
-def live_workers(engine: Engine, study_name: str) -> list[WorkerRecord]:
-    """The study's workers that look alive (`WorkerRecord.live`)."""
-    now = utcnow()
-    return [w for w in list_workers(engine, study_name) if w.live(now)]

@@ -27,7 +27,7 @@ from typing import TypeVar
 
 import tenacity
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, PendingRollbackError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from tuner.errors import DatabaseUnavailableError, StorageError
@@ -77,6 +77,8 @@ def is_connection_error(err: BaseException) -> bool:
     """
     for e in _causes(err):
         if isinstance(e, PoolTimeoutError) or (isinstance(e, DBAPIError) and e.connection_invalidated):
+            return True
+        if isinstance(e, PendingRollbackError):  # a connection that died inside a transaction: a new one heals
             return True
         if isinstance(e, OperationalError) and _heals(e.orig):
             return True

@@ -4,6 +4,9 @@
     params     the values of a spec's [search] table (fixed, choice, range, "auto", per layer)
     space      suggest: a spec -> Optuna suggestions -> one trial's TrialConfig; samplers and pruners
     objective  make_objective: one trial = one training run, its curve and its value
+    replay     a finished trial trained again the same way, checked against its stored curve
+    fixed_spec a trial's configuration as a spec with every searched value fixed
+    blas       the BLAS threads a trial records and its replay sets again
     data       load_study_data: the study's dataset, the same split on every worker
     autos      "auto" eps0 and init scales resolved from the probes, and the warm-start trial
     catalog    create, list, delete and clean up studies

@@ -9,10 +9,12 @@ parameters, sum over dense layers of fan_in * fan_out + fan_out; sizes in the sp
 
 - parameters and their gradient, 2 P; the optimizer's state, `OPTIMIZER_COPIES[name]` P (Adam: s, r and
   a step; RMSProp+Nesterov: r, a step, v, the look-ahead copy of θ and α·v), the largest of the spec's;
-- the network's per-batch buffers (`mlp._Buffers`), cached for up to four batch sizes: the training
+- the network's per-batch buffers (`layers.Workspaces`), cached for up to four batch sizes: the training
   batch, the epoch's last partial batch, the validation set's evaluation chunk (`EVAL_CHUNK` rows, or
-  fewer) and its last partial chunk. Per row: the input's cast copy; per layer pre-activations, deltas
-  and scratch, and activations for non-linear hidden layers; a one and an int64 row index;
+  fewer) and its last partial chunk. Per row: the input's cast copy; per dense layer its output, its
+  dL/dx (not the first layer's) and a one; per non-linear hidden layer its output and scratch; per batch
+  normalization its output, x̂, scratch and a one; dL/doutput and an int64 row index (four per-unit
+  rows of each batch normalization, per batch size, too);
 - the data (x in the dtype, y as int64 labels or float targets) with the two float64 working copies of
   x made while it is read and standardised (freed before training, but a peak all the same), the
   gathered minibatch, the epoch's permutation (int64), and, while the network is initialised, its
@@ -114,16 +116,19 @@ def training_memory(spec: StudySpec, shape: DataShape) -> MemoryEstimate:
     batch = min(spec.train.batch_size, shape.train_rows)
     chunk = min(EVAL_CHUNK, shape.val_rows)
     cached_rows = batch + shape.train_rows % batch + chunk + shape.val_rows % chunk * (shape.val_rows > chunk)
-    units = sum(sizes[1:])
-    activations = 0 if spec.model.activation == "linear" else sum(spec.model.hidden)
-    per_row = item * (shape.features + 3 * units + activations + 1) + _INDEX_BYTES
+    hidden, n_layers = sum(spec.model.hidden), len(layers)
+    nonlinear = 0 if spec.model.activation == "linear" else 2 * hidden
+    norms = 3 * hidden + n_layers - 1 if spec.model.batchnorm else 0
+    dense = sizes[-1] + 2 * hidden + n_layers  # outputs, dL/dx of all but the first layer, ones
+    per_row = item * (shape.features + dense + shape.outputs + nonlinear + norms) + _INDEX_BYTES
+    per_unit = 4 * 4 * hidden * item if spec.model.batchnorm else 0
     label = _INDEX_BYTES if shape.classification else shape.outputs * item
     rows = shape.train_rows + shape.val_rows
     return MemoryEstimate(
         n_params=n_params,
         parameters=2 * n_params * item,
         optimizer=copies * n_params * item,
-        buffers=cached_rows * per_row + batch * (shape.features * item + label),
+        buffers=cached_rows * per_row + batch * (shape.features * item + label) + per_unit,
         data=rows * (shape.features * item + label) + shape.train_rows * _INDEX_BYTES,
         loading=rows * shape.features * 2 * _FLOAT64,
         init=max(INIT_TEMPORARIES.get(s, 1) for s in _values(spec.search.init)) * max(m * n for m, n in layers)

@@ -22,7 +22,8 @@ from tuner.storage import (
     study_lock,
 )
 from tuner.storage.optuna_adapter import storage_of
-from tuner.storage.records import StudyRecord, fail_stale_workers, live_workers
+from tuner.storage.records import StudyRecord
+from tuner.storage.workers import fail_stale_workers, live_workers
 from tuner.study.spec import StudySpec, spec_from_dict
 from tuner.study.stale import fail_dead_trials
 

@@ -19,6 +19,7 @@ def load_study_data(spec: StudySpec) -> Dataset:
         spec.data.source,
         seed=spec.study.seed,
         val_fraction=spec.data.val_fraction,
+        test_fraction=spec.data.test_fraction,
         target=spec.data.target,
         standardize=spec.data.standardize,
         dtype=np.dtype(spec.train.dtype),

@@ -1,6 +1,8 @@
 """The objective: one trial = one training run built from the trial's parameters.
 
-The training seed is derived from (study seed, trial number), so any trial can be replayed alone. Every
+The training seed is derived from (study seed, trial number), or fixed by `train.seed`, so any trial can be
+replayed alone: `prepare_run` and `run_training` build and train a trial's run, for the objective and for
+the replay (`tuner.study.replay`) alike. Every
 epoch's validation metric is reported for pruning; the whole learning curve is written to the project's
 `tuner_curves` table when the trial ends, however it ends. A run that diverges is labelled (user
 attributes `diverged` and `reason`) and ends PRUNED, so the sampler learns the region is bad and analysis
@@ -14,7 +16,8 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 import optuna
@@ -25,6 +28,7 @@ from tuner.nn.mlp import MLP
 from tuner.nn.train import EpochRecord, TrainResult, train
 from tuner.optim import Optimizer
 from tuner.optim import make as make_optimizer
+from tuner.study.blas import blas_threads
 from tuner.study.space import TrialConfig, suggest, trial_seed
 from tuner.study.spec import StudySpec
 
@@ -55,6 +59,7 @@ def build_model(spec: StudySpec, data: Dataset, config: TrialConfig, rng: np.ran
         bias=spec.model.bias,
         bias_value=spec.model.bias_value,
         class_frequencies=data.class_frequencies,
+        batchnorm=spec.model.batchnorm,
         dtype=np.dtype(spec.train.dtype),
         rng=rng,
     )
@@ -73,13 +78,52 @@ def build_optimizer(spec: StudySpec, data: Dataset, config: TrialConfig) -> Opti
     return make_optimizer(config.optimizer, tau=tau, clip_norm=spec.train.clip_norm, **hparams)
 
 
+def training_seed(spec: StudySpec, trial_number: int) -> int:
+    """The trial's training seed: `train.seed` when the spec fixes it, else from (study seed, trial number)."""
+    return spec.train.seed if spec.train.seed is not None else trial_seed(spec.study.seed, trial_number)
+
+
+def config_record(config: TrialConfig, seed: int) -> dict[str, Any]:
+    """The trial's `config` user attribute: every value, the training seed and the BLAS threads it runs with."""
+    return {**config.params, "seed": seed, "blas_threads": blas_threads()}
+
+
+@dataclass(frozen=True)
+class TrialRun:
+    """One trial's run, ready to train: its configuration and seed, the network, the optimizer, the
+    generator that shuffles the minibatches (it initialised the network first)."""
+
+    config: TrialConfig
+    seed: int
+    model: MLP
+    optimizer: Optimizer
+    rng: np.random.Generator
+
+
+def prepare_run(spec: StudySpec, data: Dataset, config: TrialConfig, seed: int) -> TrialRun:
+    """The run of a trial with `config` and training seed `seed`: what the objective and the replay train."""
+    rng = np.random.default_rng(seed)
+    model = build_model(spec, data, config, rng)
+    return TrialRun(config, seed, model, build_optimizer(spec, data, config), rng)
+
+
+def run_training(spec: StudySpec, data: Dataset, run: TrialRun,
+                 on_epoch: Callable[[EpochRecord], bool | None] | None = None,
+                 should_stop: Callable[[int, int], str | None] | None = None) -> TrainResult:
+    """Train `run` for the spec's epochs and batch size (`on_epoch`, `should_stop` as `tuner.nn.train.train`
+    takes them)."""
+    return train(run.model, run.optimizer, data, spec.train.epochs, spec.train.batch_size, run.rng, on_epoch,
+                 should_stop)
+
+
 CurveWriter = Callable[[optuna.trial.BaseTrial, list[dict]], None]
 Guard = Callable[[], contextlib.AbstractContextManager]
 
 
 class _EpochWatch:
     """The `on_epoch` of one trial: reports each epoch for pruning, and ends the run on a prune, a stop
-    or the time budget. It keeps the epochs' records for the curve."""
+    or the time budget. It keeps the epochs' records for the curve. `check_time` is the run's
+    `should_stop`: the same budget, checked inside an epoch too, so one long epoch cannot overrun it."""
 
     def __init__(self, spec: StudySpec, trial: optuna.trial.BaseTrial, guard: Guard,
                  stop: threading.Event | None) -> None:
@@ -98,11 +142,17 @@ class _EpochWatch:
                 raise optuna.TrialPruned(f"pruned at epoch {record.epoch} with {value:.6g}")
         if self.stop is not None and self.stop.is_set():
             raise WorkerStopping(f"worker stopped during epoch {record.epoch}")
+        if record.epoch < self.spec.train.epochs:
+            self._check_budget(f"after {record.epoch} epochs")
+
+    def check_time(self, epoch: int, batch: int) -> None:
+        """TrialTimeoutError when the budget is spent in the middle of an epoch."""
+        self._check_budget(f"during epoch {epoch} (after {batch} minibatches)")
+
+    def _check_budget(self, where: str) -> None:
         budget, elapsed = self.spec.study.time_budget, time.monotonic() - self.started
-        if budget is not None and elapsed > budget and record.epoch < self.spec.train.epochs:
-            raise TrialTimeoutError(
-                f"time budget of {budget:g} s exceeded after {record.epoch} epochs ({elapsed:.1f} s)"
-            )
+        if budget is not None and elapsed > budget:
+            raise TrialTimeoutError(f"time budget of {budget:g} s exceeded {where} ({elapsed:.1f} s)")
 
 
 def _value(spec: StudySpec, trial: optuna.trial.BaseTrial, result: TrainResult, guard: Guard) -> float:
@@ -135,17 +185,16 @@ def make_objective(
     """
 
     def objective(trial: optuna.trial.BaseTrial) -> float:
-        seed = trial_seed(spec.study.seed, trial.number)
+        seed = training_seed(spec, trial.number)
         with guard():
             config = suggest(trial, spec)
             # One attribute holds the whole record: each set_user_attr is a database write.
-            trial.set_user_attr("config", {**config.params, "seed": seed})
-        rng = np.random.default_rng(seed)
-        model = build_model(spec, data, config, rng)
-        optimizer = build_optimizer(spec, data, config)
+            trial.set_user_attr("config", config_record(config, seed))
+        run = prepare_run(spec, data, config, seed)
         watch = _EpochWatch(spec, trial, guard, stop)
         try:
-            result = train(model, optimizer, data, spec.train.epochs, spec.train.batch_size, rng, watch)
+            result = run_training(spec, data, run, watch,
+                                  should_stop=watch.check_time if spec.study.time_budget is not None else None)
         finally:
             if write_curve is not None and watch.records:
                 write_curve(trial, [asdict(r) for r in watch.records])

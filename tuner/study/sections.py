@@ -119,6 +119,7 @@ class DataSection(_Section):
 
     source: Str
     val_fraction: Annotated[Float, Field(gt=0, lt=1)] = 0.2
+    test_fraction: Annotated[Float, Field(ge=0, lt=1)] = 0.0  # held out before the validation split; 0: none
     target: Str | None = None
     standardize: Bool = True
 
@@ -146,13 +147,15 @@ class DataSection(_Section):
 
 
 class ModelSection(_Section):
-    """`[model]`: hidden sizes and activation; the input and output sizes come from the data."""
+    """`[model]`: hidden sizes, activation, biases and batch normalization; the input and output sizes come
+    from the data."""
 
     hidden: Annotated[tuple[Annotated[Int, Field(ge=1, le=MAX_LAYER_WIDTH)], ...],
                       Field(max_length=MAX_HIDDEN_LAYERS)] = (128,)
     activation: Annotated[Str, _one_of(ACTIVATIONS, "activation")] = "relu"
     bias: Annotated[Str, _one_of(BIASES, "bias")] = "zeros"
     bias_value: Annotated[Float, Field(ge=-MAX_MAGNITUDE, le=MAX_MAGNITUDE)] = 0.0
+    batchnorm: Bool = False  # batch normalization after each hidden dense layer, before its non-linearity
 
     @property
     def n_layers(self) -> int:
@@ -176,6 +179,8 @@ class TrainSection(_Section):
     batch_size: Annotated[Int, Field(ge=1, le=MAX_BATCH_SIZE)] = 64
     clip_norm: Annotated[Float, Field(gt=0, le=MAX_MAGNITUDE)] | None = None
     dtype: Annotated[Str, _one_of(DTYPES, "dtype")] = "float32"
+    # Every trial's training seed; None: derived from (study.seed, trial number). An exported spec sets it.
+    seed: Annotated[Int, Field(ge=0, le=MAX_SEED)] | None = None
 
 
 class SearchSection(_Section):

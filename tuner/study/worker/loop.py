@@ -29,7 +29,6 @@ from optuna.trial import TrialState
 
 from tuner.errors import StorageError, StudyDeletedError
 from tuner.storage import (
-    finished_count,
     list_workers,
     open_storage,
     optuna_storage,
@@ -45,15 +44,10 @@ from tuner.storage.optuna_adapter import (
     stored_user_attrs,
     trial_id,
 )
-from tuner.storage.records import (
-    fail_stale_workers,
-    see_worker,
-    study_exists,
-    study_total,
-    update_study,
-)
+from tuner.storage.records import study_exists, study_total, update_study
 from tuner.storage.reserve import ensure_reserve, is_disk_full, release_reserve
 from tuner.storage.retry import RetryPolicy
+from tuner.storage.workers import fail_stale_workers, see_worker
 from tuner.study.budget import DataShape, check_training_memory
 from tuner.study.catalog import load_study_record
 from tuner.study.data import load_study_data
@@ -64,11 +58,11 @@ from tuner.study.spec import spec_from_dict
 from tuner.study.worker.claim import Claim, claim_trial
 from tuner.study.worker.interrupt import TrainingInterrupt
 from tuner.study.worker.options import Progress, WorkerOptions, WorkerReport
+from tuner.study.worker.progress import ProgressTracker
 from tuner.study.worker.threads import host_share, set_blas_threads
 from tuner.study.worker.trial import Outcome, run_trial
 
 _T = TypeVar("_T")
-PROGRESS_REFRESH_S = 5.0  # how often the progress line reads the study's best value (others' trials)
 
 
 class Worker:
@@ -91,9 +85,7 @@ class Worker:
         self._last_seen = time.monotonic()
         self._swept = -float("inf")
         self._trial: optuna.Trial | None = None  # claimed and not yet told
-        self._counts: dict[str, int] = {}  # the study's counts at the last claim, then moved by our trials
-        self._best: float | None = None
-        self._best_read = -float("inf")
+        self._progress: ProgressTracker | None = None
 
     def db(self, call: Callable[[], _T], *, what: str) -> _T:
         """A database call, retried across a lost connection for up to `db_patience` seconds."""
@@ -179,6 +171,10 @@ class Worker:
         self.objective = make_objective(self.spec, data, write_curve=self._write_curve, stop=self.stop,
                                         guard=self.interrupt.writing)
         self._before_ask = share_hook(self.spec)
+        if self.on_progress is not None:
+            self._progress = ProgressTracker(self.on_progress, maximize=self.spec.study.direction == "maximize",
+                                             read_best=lambda: self.db(lambda: best_value(self.study),
+                                                                       what="reading the best value"))
 
     def _loop(self) -> None:
         started = time.monotonic()
@@ -192,22 +188,26 @@ class Worker:
                 break
             if claim.trial is None:
                 if claim.finished >= self.total:
+                    self._sweep_dead_workers(force=True)  # the last retry may have ended inside a grace period
                     self.report.reason = "done"
                     return
                 self._wait_for_others()
                 continue
-            self._counts = dict(claim.counts)
+            if self._progress is not None:
+                self._progress.claimed(claim.counts)
             outcome = self._run_trial(claim.trial)
             if self._count(claim.trial, outcome):
                 return
-            self._report_progress(outcome)
+            if self._progress is not None:
+                self._progress.trial_done(outcome, total=self.total, done_here=self.report.trials_run)
         self.report.reason = "stopped"
 
-    def _sweep_dead_workers(self) -> None:
-        """Mark `failed` the rows of this study's workers not seen for a grace period, once per grace period:
-        their trials are failed by the claim; their rows should not claim to run either."""
+    def _sweep_dead_workers(self, *, force: bool = False) -> None:
+        """Mark `failed` the rows of this study's workers not seen for a grace period, once per grace period
+        (and once more, `force`, as the study ends): their trials are failed by the claim; their rows should
+        not claim to run either."""
         grace = self.options.grace_period
-        if time.monotonic() - self._swept < grace:
+        if not force and time.monotonic() - self._swept < grace:
             return
         self._swept = time.monotonic()
         message = f"not seen for {grace} s: marked failed by worker {self.report.worker_id}"
@@ -264,25 +264,6 @@ class Worker:
         report.reason = "failures"
         report.message = f"{self._failures_in_a_row} trials in a row failed; the last: {last.get('reason', 'unknown')}"
         return True
-
-    def _report_progress(self, outcome: Outcome) -> None:
-        """The study's progress, from the last claim's counts moved by this trial (no count per trial) and
-        the best value: this worker's own, with the study's read again every `PROGRESS_REFRESH_S`."""
-        if self.on_progress is None:
-            return
-        counts = self._counts
-        counts[outcome.state.name] = counts.get(outcome.state.name, 0) + 1
-        if outcome.value is not None and (self._best is None or self._better(outcome.value, self._best)):
-            self._best = outcome.value
-        if time.monotonic() - self._best_read >= PROGRESS_REFRESH_S:
-            self._best_read = time.monotonic()
-            self._best = self.db(lambda: best_value(self.study), what="reading the best value")
-        self.on_progress(Progress(total=self.total, finished=finished_count(counts), running=counts.get("RUNNING", 0),
-                                  counts=dict(counts), done_here=self.report.trials_run, best=self._best,
-                                  last_state=outcome.state.name, last_reason=outcome.reason))
-
-    def _better(self, value: float, than: float) -> bool:
-        return value > than if self.spec.study.direction == "maximize" else value < than
 
     def _write_curve(self, trial: optuna.trial.BaseTrial, rows: list[dict]) -> None:
         with self.interrupt.writing():

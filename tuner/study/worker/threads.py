@@ -16,7 +16,7 @@ import os
 from sqlalchemy.engine import Engine
 from threadpoolctl import ThreadpoolController
 
-from tuner.storage.records import live_workers_on_host
+from tuner.storage.workers import live_workers_on_host
 
 _controller: ThreadpoolController | None = None
 
