@@ -61,7 +61,6 @@ GraceOption = Annotated[
 ]
 
 
-
 def _run_workers(url: str, name: str, jobs: int, options: WorkerOptions, output: Output) -> tuple[int, dict]:
     """One worker in this process, or `jobs` worker processes; returns the exit code and what ran, for --json."""
     quiet_optuna()
