@@ -131,14 +131,14 @@ class Fleet:
         self.url, self.name, self.folder = url, name, folder
         self.workers: list[subprocess.Popen] = []
         self.logs: list[Path] = []
+        self.killed: set[int] = set()  # pids this fleet killed on purpose
         for _ in range(size):
             self.start()
 
     def start(self) -> None:
         log = self.folder / f"worker-{len(self.logs)}.err"
         self.logs.append(log)
-        args = tuner("worker", self.name, "--storage", self.url, "--quiet", "--heartbeat-interval", "2",
-                     "--grace-period", "10")
+        args = tuner("worker", self.name, "--storage", self.url, "--heartbeat-interval", "2", "--grace-period", "10")
         self.workers.append(subprocess.Popen(args, env=ENV, stderr=open(log, "w")))  # noqa: SIM115
 
     def live(self) -> list[subprocess.Popen]:
@@ -151,6 +151,7 @@ class Fleet:
         victim = rng.choice(live)
         if kind == "kill":
             victim.send_signal(signal.SIGKILL)
+            self.killed.add(victim.pid)
             victim.wait()
             self.start()
             return f"SIGKILL pid {victim.pid}, started a replacement"
@@ -183,7 +184,13 @@ def soak(server: str, n_workers: int, minutes: float, every: float, seed: int) -
         total = reached + 50
         scalar(url, "UPDATE tuner_studies SET n_trials = :n WHERE name = 'soak' RETURNING id", n=total)
         codes = [w.wait(timeout=900) for w in fleet.workers if w.poll() is None]
+        ended = {w.pid: w.returncode for w in fleet.workers if w.pid not in fleet.killed}
         report(url, total, faults, codes, fleet.logs, time.monotonic() - started)
+        print(f"  exit codes of the workers not killed on purpose: {sorted(ended.values())}")
+        for worker, log in zip(fleet.workers, fleet.logs):  # what a worker that ended on its own said last
+            if worker.pid not in fleet.killed:
+                lines = [line for line in log.read_text().splitlines() if line.strip()]
+                print(f"  {log.name} (exit {worker.returncode}): {' | '.join(lines[-2:])[:400]}")
 
 
 def report(url: str, total: int, faults: dict, codes: list[int], logs: list[Path], seconds: float) -> None:
