@@ -310,3 +310,23 @@ def test_file_suffix_is_case_insensitive(tmp_path):
 
 def test_target_with_a_builtin_source():
     bad("digits", r"digits: target names a CSV column", target="label")
+
+
+def test_digits_read_from_scikit_learns_file_are_its_loader_exactly():
+    from sklearn.datasets import load_digits
+
+    from tuner.nn.data import digits_arrays
+
+    x, y = digits_arrays()
+    expected_x, expected_y = load_digits(return_X_y=True)
+    assert x.dtype == expected_x.dtype and y.dtype == np.int64
+    assert np.array_equal(x, expected_x) and np.array_equal(y, expected_y)
+
+
+def test_loading_the_digits_does_not_import_scikit_learn():
+    import subprocess
+    import sys
+
+    code = "import sys; from tuner.nn.data import digits_arrays; digits_arrays(); print('sklearn' in sys.modules)"
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert shown.strip() == "False"

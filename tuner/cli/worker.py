@@ -191,14 +191,12 @@ def run(
 
 
 def _finish(url: str, study_name: str) -> dict:
-    """Publish the study's note and curve chart (for `tuner dashboard`) and return its overview."""
-    from tuner.analysis.notes import publish  # plotly and optuna-dashboard load only here
+    """The study's overview. Its dashboard note and chart are written by `tuner dashboard` (at its start and
+    at every refresh), not here: optuna-dashboard and plotly take over a second to import."""
     from tuner.analysis.overview import study_overview
     from tuner.storage import open_study
 
-    handle = open_study(url, study_name)
-    publish(handle)
-    return study_overview(handle)
+    return study_overview(open_study(url, study_name))
 
 
 def register(app: typer.Typer) -> None:

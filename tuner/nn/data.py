@@ -27,6 +27,7 @@ Rows in messages are 0-based data rows; for a CSV the file's line number is give
 
 from __future__ import annotations
 
+import importlib.util
 import numbers
 import os
 import random
@@ -200,10 +201,28 @@ def _frozen(a: np.ndarray) -> np.ndarray:
 # ---- built-in sources ------------------------------------------------------------------------------
 
 def _digits(rng: np.random.Generator, seed: int, val_fraction: float) -> Raw:
-    from sklearn.datasets import load_digits
+    x, y = digits_arrays()
+    return Raw(x, y, None, None, "classification", 10)
 
-    x, y = load_digits(return_X_y=True)
-    return Raw(x, y.astype(np.int64), None, None, "classification", 10)
+
+def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits (1,797 x 64 float64, labels int64), read from the file the package ships.
+
+    Importing `sklearn.datasets` takes 1.5 s (SciPy and the rest of scikit-learn) in every worker process;
+    reading its file takes milliseconds. The values are `load_digits(return_X_y=True)`'s exactly (a test
+    compares them); if a scikit-learn release moves the file, its loader is used.
+    """
+    spec = importlib.util.find_spec("sklearn")
+    folders = list(spec.submodule_search_locations or []) if spec is not None else []
+    path = next((Path(f, "datasets", "data", "digits.csv.gz") for f in folders
+                 if Path(f, "datasets", "data", "digits.csv.gz").is_file()), None)
+    if path is None:
+        from sklearn.datasets import load_digits
+
+        x, y = load_digits(return_X_y=True)
+        return x, y.astype(np.int64)
+    table = np.loadtxt(path, delimiter=",")
+    return table[:, :-1], table[:, -1].astype(np.int64)
 
 
 def _mnist1d(rng: np.random.Generator, seed: int, val_fraction: float) -> Raw:
