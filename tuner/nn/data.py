@@ -125,26 +125,30 @@ def load_dataset(
             raise DataError(f"{name}: target names a CSV column, but {name} is a built-in dataset")
         raw = _BUILTIN_LOADERS[name](make_rng, seed, val_fraction)
     else:
-        path = Path(name)
-        suffix = path.suffix.lower()
-        if suffix not in (".npz", ".csv"):
-            if not suffix:
-                known = ", ".join(BUILTIN)
-                raise DataError(f"unknown data source {name!r}; known: {known}, or a path to a .npz or .csv file")
-            raise DataError(f"{name}: unsupported file type {path.suffix!r} (use .npz or .csv)")
-        resolved = path if path.is_absolute() or base_dir is None else Path(base_dir) / path
-        if not resolved.exists():
-            raise DataError(f"{name}: no such file (looked for {resolved.resolve()})")
-        if not resolved.is_file():
-            raise DataError(f"{name}: not a file")
-        if suffix == ".npz":
-            if target is not None:
-                raise DataError(f"{name}: target names a CSV column, but a .npz holds arrays x and y")
-            raw = load_npz(resolved, name)
-        else:
-            raw = load_csv(resolved, name, target)
+        raw = _load_file(name, target, base_dir)
     test = _Holdout(test_rng, test_fraction)
     return _finish(name, raw, _Holdout(split_rng, val_fraction), test, standardize, dtype)
+
+
+def _load_file(name: str, target: str | None, base_dir: str | os.PathLike | None) -> Raw:
+    """A `.npz` or `.csv` source, its path relative to `base_dir` (the spec's folder) unless absolute."""
+    path = Path(name)
+    suffix = path.suffix.lower()
+    if suffix not in (".npz", ".csv"):
+        if not suffix:
+            known = ", ".join(BUILTIN)
+            raise DataError(f"unknown data source {name!r}; known: {known}, or a path to a .npz or .csv file")
+        raise DataError(f"{name}: unsupported file type {path.suffix!r} (use .npz or .csv)")
+    resolved = path if path.is_absolute() or base_dir is None else Path(base_dir) / path
+    if not resolved.exists():
+        raise DataError(f"{name}: no such file (looked for {resolved.resolve()})")
+    if not resolved.is_file():
+        raise DataError(f"{name}: not a file")
+    if suffix == ".npz":
+        if target is not None:
+            raise DataError(f"{name}: target names a CSV column, but a .npz holds arrays x and y")
+        return load_npz(resolved, name)
+    return load_csv(resolved, name, target)
 
 
 @dataclass(frozen=True)
