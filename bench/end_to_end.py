@@ -1,0 +1,215 @@
+"""End to end: a spec's whole study run three ways, each as a user runs it, on the same kind of storage.
+
+    python bench/end_to_end.py                                   # digits-mlp, 60 trials, SQLite, 3 rounds
+    python bench/end_to_end.py --storage postgresql
+    python bench/end_to_end.py --spec studies/mnist1d-mlp.toml --n-trials 40 --rounds 2 --thresholds 0.68 0.75
+
+Contenders, each in a fresh process with one BLAS thread (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and
+MKL_NUM_THREADS = 1), on a fresh storage of its own (a new SQLite file, or a new PostgreSQL database on
+127.0.0.1:5432, dropped afterwards):
+
+- tuner: `python -m tuner run SPEC --n-trials N --storage URL --threads 1`, the quick start as the README
+  gives it: the wall time includes the interpreter's start, imports, migrations and the final summary.
+- optuna+torch and optuna+sklearn: `python bench/peers.py PEER PLAN URL`, plain Optuna on its own
+  `RDBStorage` with a PyTorch or scikit-learn objective over the same search space where the library has
+  it, the spec's sampler and pruner settings, the same data, epochs, batch size and metric (`peers.py`
+  says what each leaves out). The plan is read from the spec as tuner parses it (`peer_plan`).
+
+The contenders alternate in rounds, the order rotated every round, so that a burst of load from other
+processes hits all of them alike. Per run: wall time (the parent's clock around the process), the time to
+the first COMPLETE trial whose value reaches each threshold (its `datetime_complete` against the moment the
+process was started), the best value at the end, and the process's peak resident memory (`ru_maxrss` from
+`os.wait4`). The table gives the median and the min-max over rounds, and the ratios tuner / peer taken
+round by round. `--json PATH` also writes every run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import optuna
+import sqlalchemy
+from machine import blas_summary, load_average
+
+from tuner.study.spec import StudySpec, load_spec
+
+BENCH = Path(__file__).resolve().parent
+ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1/postgres"
+CONTENDERS = ("tuner", "optuna+torch", "optuna+sklearn")
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def peer_plan(spec: StudySpec, n_trials: int) -> dict:
+    """What a peer needs of the spec, with the defaults of `tuner.study.space.make_sampler`/`make_pruner`."""
+    study, search = spec.study, spec.search
+    if study.sampler != "tpe" or study.pruner != "median" or study.objective != "val_accuracy":
+        raise SystemExit(f"{spec.label}: the peers implement the TPE sampler, the median pruner and val_accuracy")
+    optimizers = search.optimizer.values if hasattr(search.optimizer, "values") else (search.optimizer.value,)
+    space = {"optimizer": list(optimizers), "init_scale_shared": search.init_scale_shared}
+    for name in ("eps0", "alpha", "rho", "rho1", "rho2", "init_scale"):
+        param = getattr(search, name)
+        if param is not None:
+            ranged = hasattr(param, "low")
+            space[name] = {"low": param.low, "high": param.high, "log": param.log} if ranged else param.value
+    return {
+        "name": study.name, "seed": study.seed, "n_trials": n_trials,
+        "sampler_startup_trials": 10 if study.n_startup_trials is None else study.n_startup_trials,
+        "pruner_startup_trials": 5 if study.n_startup_trials is None else study.n_startup_trials,
+        "warmup_epochs": spec.train.epochs // 10 if study.n_warmup_epochs is None else study.n_warmup_epochs,
+        "data": {"source": spec.data.source, "val_fraction": spec.data.val_fraction,
+                 "standardize": spec.data.standardize},
+        "hidden": list(spec.model.hidden), "epochs": spec.train.epochs, "batch_size": spec.train.batch_size,
+        "clip_norm": spec.train.clip_norm, "eps_tau_ratio": search.eps_tau_ratio.value,
+        "tau_fraction": search.tau_fraction.value, "search": space,
+    }
+
+
+def fresh_storage(kind: str, workdir: Path) -> tuple[str, str | None]:
+    """(a URL of an empty storage, the PostgreSQL database to drop afterwards or None)."""
+    if kind == "sqlite":
+        return f"sqlite:///{workdir / (uuid.uuid4().hex + '.db')}", None
+    name = f"tuner_e2e_{uuid.uuid4().hex[:8]}"
+    admin = sqlalchemy.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return f"postgresql+psycopg://postgres@127.0.0.1/{name}", name
+
+
+def drop_database(name: str) -> None:
+    admin = sqlalchemy.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def command(contender: str, spec_path: Path, plan_path: Path, url: str, n_trials: int) -> list[str]:
+    if contender == "tuner":
+        return [sys.executable, "-m", "tuner", "run", str(spec_path), "--n-trials", str(n_trials),
+                "--storage", url, "--threads", "1"]
+    return [sys.executable, str(BENCH / "peers.py"), contender.split("+")[1], str(plan_path), url]
+
+
+def reach_times(trials: list[optuna.trial.FrozenTrial], started: datetime.datetime,
+                thresholds: list[float]) -> dict[str, float | None]:
+    """Seconds from the start to the first COMPLETE trial at or above each threshold (None: never)."""
+    done = sorted((t for t in trials if t.state == optuna.trial.TrialState.COMPLETE), key=lambda t: t.datetime_complete)
+    times: dict[str, float | None] = {}
+    for threshold in thresholds:
+        first = next((t for t in done if t.value >= threshold), None)
+        times[f"{threshold:g}"] = None if first is None else (first.datetime_complete - started).total_seconds()
+    return times
+
+
+def run_one(contender: str, args: argparse.Namespace, plan_path: Path, workdir: Path) -> dict:
+    """One contender's whole study in a fresh process on a fresh storage: wall, reach times, best, memory."""
+    url, database = fresh_storage(args.storage, workdir)
+    out, err = workdir / "stdout", workdir / "stderr"
+    try:
+        with out.open("w") as stdout, err.open("w") as stderr:
+            started = datetime.datetime.now()
+            t0 = time.perf_counter()
+            proc = subprocess.Popen(command(contender, args.spec, plan_path, url, args.n_trials),
+                                    stdout=stdout, stderr=stderr, env={**os.environ, **ONE_THREAD})
+            _, status, usage = os.wait4(proc.pid, 0)
+            wall = time.perf_counter() - t0
+            proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode:
+            raise SystemExit(f"{contender} exited {proc.returncode}:\n{err.read_text()[-3000:]}")
+        study_name = json.loads(plan_path.read_text())["name"]
+        trials = optuna.load_study(study_name=study_name, storage=url).get_trials(deepcopy=False)
+    finally:
+        if database:
+            drop_database(database)
+    complete = [t.value for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    result = {"contender": contender, "wall": wall, "rss_mb": usage.ru_maxrss / 1024, "best": max(complete),
+              "trials": len(trials), "complete": len(complete), "reach": reach_times(trials, started, args.thresholds)}
+    if contender != "tuner":
+        result.update(json.loads(out.read_text().splitlines()[-1]))
+    return result
+
+
+def spread(values: list[float], fmt: str = "{:.1f}") -> str:
+    """'median (min-max)' of the values, or '-' when there are none."""
+    if not values:
+        return "-"
+    return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}–{fmt.format(max(values))})"
+
+
+def table(runs: list[dict], thresholds: list[float], rounds: int) -> str:
+    """The Markdown table: each contender's figures, then the ratios tuner / peer round by round."""
+    by = {c: [r for r in runs if r["contender"] == c] for c in CONTENDERS}
+    keys = [f"{t:g}" for t in thresholds]
+    head = ["contender", "wall s", *(f"time to {k} s (reached)" for k in keys), "best value", "peak RSS MB"]
+    lines = ["| " + " | ".join(head) + " |", "| --- " + "| ---: " * (len(head) - 1) + "|"]
+    for c, rs in by.items():
+        reach = [[r["reach"][k] for r in rs if r["reach"][k] is not None] for k in keys]
+        cells = [c, spread([r["wall"] for r in rs]),
+                 *(f"{spread(v)} ({len(v)}/{len(rs)})" for v in reach),
+                 spread([r["best"] for r in rs], "{:.4f}"), spread([r["rss_mb"] for r in rs], "{:.0f}")]
+        lines.append("| " + " | ".join(cells) + " |")
+    for peer in CONTENDERS[1:]:
+        pairs = list(zip(by["tuner"], by[peer], strict=True))
+        cells = [f"tuner / {peer}", spread([t["wall"] / p["wall"] for t, p in pairs], "{:.2f}")]
+        for k in keys:
+            ratios = [t["reach"][k] / p["reach"][k] for t, p in pairs if t["reach"][k] and p["reach"][k]]
+            cells.append(f"{spread(ratios, '{:.2f}')} ({len(ratios)}/{rounds})")
+        cells += [spread([t["best"] - p["best"] for t, p in pairs], "{:+.4f}") + " (difference)",
+                  spread([t["rss_mb"] / p["rss_mb"] for t, p in pairs], "{:.2f}")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--spec", type=Path, default=Path("studies/digits-mlp.toml"))
+    parser.add_argument("--n-trials", type=int, default=60)
+    parser.add_argument("--storage", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--thresholds", type=float, nargs="+", default=[0.97, 0.98],
+                        help="validation accuracies whose first reaching is timed")
+    parser.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
+    parser.add_argument("--json", type=Path, metavar="PATH", help="also write every run here")
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    spec = load_spec(args.spec)
+    print(f"{datetime.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}: {args.spec} x {args.n_trials} trials, "
+          f"{args.storage}, {args.rounds} rounds; load average before: {load_average()}", flush=True)
+    print(f"this process's BLAS (the contenders are limited to 1 thread): {blas_summary()}", flush=True)
+    runs: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        plan_path = workdir / "plan.json"
+        plan_path.write_text(json.dumps(peer_plan(spec, args.n_trials)))
+        jobs = list(args.contenders)
+        for r in range(args.rounds):
+            for contender in jobs[r % len(jobs):] + jobs[: r % len(jobs)]:
+                result = run_one(contender, args, plan_path, workdir)
+                result["round"] = r + 1
+                runs.append(result)
+                reach = ", ".join(f"{k}: {'-' if v is None else f'{v:.1f} s'}" for k, v in result["reach"].items())
+                extra = ""
+                if "blas" in result:
+                    extra = f"; imports {result['import_s']:.2f} s, setup {result['setup_s']:.2f} s, BLAS {result['blas']}"
+                print(f"round {r + 1}: {contender}: wall {result['wall']:.1f} s, best {result['best']:.4f}, "
+                      f"{result['complete']}/{result['trials']} complete, reach {reach}, "
+                      f"RSS {result['rss_mb']:.0f} MB{extra}", flush=True)
+    print(f"load average after: {load_average()}\n")
+    if set(args.contenders) == set(CONTENDERS):
+        print(table(runs, args.thresholds, args.rounds))
+    if args.json:
+        args.json.write_text(json.dumps(runs, indent=1, default=str) + "\n")
+
+
+if __name__ == "__main__":
+    main()
