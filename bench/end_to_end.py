@@ -16,11 +16,13 @@ MKL_NUM_THREADS = 1), on a fresh storage of its own (a new SQLite file, or a new
   says what each leaves out). The plan is read from the spec as tuner parses it (`peer_plan`).
 
 The contenders alternate in rounds, the order rotated every round, so that a burst of load from other
-processes hits all of them alike. Per run: wall time (the parent's clock around the process), the time to
+processes hits all of them alike. Per run: wall time (the parent's clock around the process); the time to
 the first COMPLETE trial whose value reaches each threshold (its `datetime_complete` against the moment the
-process was started), the best value at the end, and the process's peak resident memory (`ru_maxrss` from
-`os.wait4`). The table gives the median and the min-max over rounds, and the ratios tuner / peer taken
-round by round. `--json PATH` also writes every run.
+process was started); the start-up (the first trial's `datetime_start` against that moment: interpreter,
+imports, data, storage); the time after the last trial's end (tuner's summary); tuner's training time (the
+epochs' seconds in `tuner_curves`); the best value at the end; the process's peak resident memory
+(`ru_maxrss` from `os.wait4`). The table gives the median and the min-max over rounds, and the ratios
+tuner / peer taken round by round. `--json PATH` also writes every run.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import optuna
 import sqlalchemy
 from machine import blas_summary, load_average
 
+from tuner.storage import dispose_engines, load_curves, make_engine
 from tuner.study.spec import StudySpec, load_spec
 
 BENCH = Path(__file__).resolve().parent
@@ -128,11 +131,19 @@ def run_one(contender: str, args: argparse.Namespace, plan_path: Path, workdir: 
             raise SystemExit(f"{contender} exited {proc.returncode}:\n{err.read_text()[-3000:]}")
         study_name = json.loads(plan_path.read_text())["name"]
         trials = optuna.load_study(study_name=study_name, storage=url).get_trials(deepcopy=False)
+        training = None
+        if contender == "tuner":
+            training = sum(r["seconds"] for r in load_curves(make_engine(url), study_name))
+        dispose_engines()
     finally:
         if database:
             drop_database(database)
     complete = [t.value for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-    result = {"contender": contender, "wall": wall, "rss_mb": usage.ru_maxrss / 1024, "best": max(complete),
+    first_start = min(t.datetime_start for t in trials)
+    last_end = max(t.datetime_complete for t in trials if t.datetime_complete is not None)
+    result = {"contender": contender, "wall": wall, "startup": (first_start - started).total_seconds(),
+              "wind_down": wall - (last_end - started).total_seconds(),
+              "training": training, "rss_mb": usage.ru_maxrss / 1024, "best": max(complete),
               "trials": len(trials), "complete": len(complete), "reach": reach_times(trials, started, args.thresholds)}
     if contender != "tuner":
         result.update(json.loads(out.read_text().splitlines()[-1]))
@@ -150,17 +161,19 @@ def table(runs: list[dict], thresholds: list[float], rounds: int) -> str:
     """The Markdown table: each contender's figures, then the ratios tuner / peer round by round."""
     by = {c: [r for r in runs if r["contender"] == c] for c in CONTENDERS}
     keys = [f"{t:g}" for t in thresholds]
-    head = ["contender", "wall s", *(f"time to {k} s (reached)" for k in keys), "best value", "peak RSS MB"]
+    head = ["contender", "wall s", "start-up s", *(f"time to {k} s (reached)" for k in keys), "best value",
+            "peak RSS MB"]
     lines = ["| " + " | ".join(head) + " |", "| --- " + "| ---: " * (len(head) - 1) + "|"]
     for c, rs in by.items():
         reach = [[r["reach"][k] for r in rs if r["reach"][k] is not None] for k in keys]
-        cells = [c, spread([r["wall"] for r in rs]),
+        cells = [c, spread([r["wall"] for r in rs]), spread([r["startup"] for r in rs]),
                  *(f"{spread(v)} ({len(v)}/{len(rs)})" for v in reach),
                  spread([r["best"] for r in rs], "{:.4f}"), spread([r["rss_mb"] for r in rs], "{:.0f}")]
         lines.append("| " + " | ".join(cells) + " |")
     for peer in CONTENDERS[1:]:
         pairs = list(zip(by["tuner"], by[peer], strict=True))
-        cells = [f"tuner / {peer}", spread([t["wall"] / p["wall"] for t, p in pairs], "{:.2f}")]
+        cells = [f"tuner / {peer}", spread([t["wall"] / p["wall"] for t, p in pairs], "{:.2f}"),
+                 spread([t["startup"] / p["startup"] for t, p in pairs], "{:.2f}")]
         for k in keys:
             ratios = [t["reach"][k] / p["reach"][k] for t, p in pairs if t["reach"][k] and p["reach"][k]]
             cells.append(f"{spread(ratios, '{:.2f}')} ({len(ratios)}/{rounds})")
@@ -200,9 +213,13 @@ def main() -> None:
                 reach = ", ".join(f"{k}: {'-' if v is None else f'{v:.1f} s'}" for k, v in result["reach"].items())
                 extra = ""
                 if "blas" in result:
-                    extra = f"; imports {result['import_s']:.2f} s, setup {result['setup_s']:.2f} s, BLAS {result['blas']}"
-                print(f"round {r + 1}: {contender}: wall {result['wall']:.1f} s, best {result['best']:.4f}, "
-                      f"{result['complete']}/{result['trials']} complete, reach {reach}, "
+                    extra = f"; imports {result['import_s']:.2f} s, setup {result['setup_s']:.2f} s, " \
+                            f"BLAS {result['blas']}"
+                if result["training"] is not None:
+                    extra = f"; training (tuner_curves' epoch seconds) {result['training']:.1f} s"
+                print(f"round {r + 1}: {contender}: wall {result['wall']:.1f} s, start-up {result['startup']:.1f} s, "
+                      f"after the last trial {result['wind_down']:.1f} s, "
+                      f"best {result['best']:.4f}, {result['complete']}/{result['trials']} complete, reach {reach}, "
                       f"RSS {result['rss_mb']:.0f} MB{extra}", flush=True)
     print(f"load average after: {load_average()}\n")
     if set(args.contenders) == set(CONTENDERS):
