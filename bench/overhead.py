@@ -84,6 +84,15 @@ def fresh_url(kind: str, workdir: Path) -> str:
     return f"postgresql+psycopg://postgres@127.0.0.1/{name}"
 
 
+def drop_database(url: str) -> None:
+    """Drop the run's PostgreSQL database (FORCE: this process's own pools may still hold connections)."""
+    name = sqlalchemy.engine.make_url(url).database
+    admin = sqlalchemy.create_engine("postgresql+psycopg://postgres@127.0.0.1/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 def span_per_trial(trials: list[optuna.trial.FrozenTrial]) -> float:
     start = min(t.datetime_start for t in trials)
     end = max(t.datetime_complete for t in trials)
@@ -149,10 +158,14 @@ def run_one(name: str, storage: str, trials: int, epochs: int) -> dict:
     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
     with tempfile.TemporaryDirectory() as tmp:
         url = fresh_url(storage, Path(tmp))
-        if name == "tuner":
-            span, training = run_tuner(url, trials, epochs)
-        else:
-            span, training = run_plain(url, trials, epochs, heartbeat=True)
+        try:
+            if name == "tuner":
+                span, training = run_tuner(url, trials, epochs)
+            else:
+                span, training = run_plain(url, trials, epochs, heartbeat=True)
+        finally:
+            if storage == "postgresql":
+                drop_database(url)
     return {"span": span, "training": training, "overhead": span - training}
 
 
