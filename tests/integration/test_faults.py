@@ -173,8 +173,9 @@ def test_a_worker_whose_every_trial_fails_stops_after_five_with_the_reason(sqlit
     worker = start_worker(sqlite_url, "hopeless", "--quiet")
     out, err = worker.communicate(timeout=120)
     assert worker.returncode == 1
-    assert re.fullmatch(r"error: 5 trials in a row failed; the last: timeout: time budget of 0\.05 s exceeded after "
-                        r"\d+ epochs \(\d+\.\d s\)(; the host was overloaded \(load \d+\.\d on \d+ cores\): "
+    assert re.fullmatch(r"error: 5 trials in a row failed; the last: timeout: time budget of 0\.05 s exceeded "
+                        r"(after \d+ epochs|during epoch \d+ \(after \d+ minibatches\)) "
+                        r"\(\d+\.\d s\)(; the host was overloaded \(load \d+\.\d on \d+ cores\): "
                         r"the time budget may be too tight for it)?\n", err), err
     counts = trial_state_counts(make_engine(sqlite_url), "hopeless")
     assert counts == {"FAIL": 5}

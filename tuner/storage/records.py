@@ -90,13 +90,14 @@ def get_study(engine: Engine, name: str) -> StudyRecord | None:
     return StudyRecord(**row) if row is not None else None
 
 
-def study_total(engine: Engine, study_id: int) -> int | None:
-    """The study's total of finished trials as stored now (grown totals included), or None if it is gone."""
+def study_total(engine: Engine, study_id: int, spec_total: int) -> int | None:
+    """The study's total of finished trials as stored now (a grown total, else `spec_total`: its spec's,
+    which never changes), or None if it is gone. One small read per claim: the spec is not read again."""
     with engine.begin() as connection:
-        row = connection.execute(select(studies.c.n_trials, studies.c.spec).where(studies.c.id == study_id)).first()
+        row = connection.execute(select(studies.c.n_trials).where(studies.c.id == study_id)).first()
     if row is None:
         return None
-    return int(row.n_trials if row.n_trials is not None else row.spec["study"]["n_trials"])
+    return int(row.n_trials if row.n_trials is not None else spec_total)
 
 
 def study_exists(engine: Engine, study_id: int) -> bool:

@@ -52,7 +52,8 @@ def _full(counts: dict[str, int], total: int) -> bool:
 def claim_trial(study: optuna.Study, engine: Engine, total: int, grace_period: float,
                 stop: Callable[[], bool] = lambda: False,
                 before_ask: Callable[[optuna.Study], object] | None = None) -> Claim:
-    """Under the study lock: fail dead workers' trials, then ask for a trial if the total allows one.
+    """Under the study lock: fail dead workers' trials (when any trial runs), then ask for a trial if the
+    total allows one.
 
     A connection lost while the lock is released after a successful ask does not lose the trial: the
     server drops the lock with the connection, and the trial is kept if the total still allows it.
@@ -61,8 +62,10 @@ def claim_trial(study: optuna.Study, engine: Engine, total: int, grace_period: f
     counts: dict[str, int] = {}
     try:
         with study_lock(engine, study.study_name, stop=stop) as lock:
-            fail_dead_trials(study, engine, grace_period)
             counts = trial_state_counts(engine, study)
+            if counts.get("RUNNING", 0):  # only a running trial can be a dead worker's: a lone worker skips this
+                fail_dead_trials(study, engine, grace_period)
+                counts = trial_state_counts(engine, study)
             if _full(counts, total) or not lock.held():
                 return Claim(None, counts)
             if before_ask is not None:

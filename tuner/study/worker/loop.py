@@ -215,7 +215,7 @@ class Worker:
                 what="marking dead workers")
 
     def _claim(self) -> Claim:
-        total = study_total(self.engine, self.study_id)
+        total = study_total(self.engine, self.study_id, self.spec.study.n_trials)
         if total is None:
             raise StudyDeletedError(f"study '{self.name}' was deleted")
         self.total = total  # another worker may have grown the study
