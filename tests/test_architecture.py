@@ -7,8 +7,8 @@ the layering of docs/architecture.md:
     cli -> study -> (probe, nn, optim, storage) -> errors        analysis -> storage (and study.spec)
     probe -> nn, optim;  nn and optim know nothing of each other;  nothing imports cli
 
-`errors`, `domains` (how a number's domain is checked), `text`, `stop` (a worker's stop request) and the root
-package (its version) sit below everything.
+`errors`, `domains` (how a number's domain is checked), `text`, `stop` (a worker's stop request), `lazy`
+(a package's lazily imported names) and the root package (its version) sit below everything.
 """
 
 from __future__ import annotations
@@ -23,13 +23,14 @@ import tuner
 
 PACKAGE = Path(tuner.__file__).resolve().parent
 MIGRATIONS = PACKAGE.parent / "alembic"  # shipped in the wheel as tuner._alembic
-BASE = {"tuner", "errors", "text", "stop", "domains"}
+BASE = {"tuner", "errors", "text", "stop", "domains", "lazy"}
 ALLOWED = {
     "tuner": {"errors"},
     "errors": set(),
     "text": set(),
     "stop": set(),
     "domains": set(),
+    "lazy": set(),
     "nn": set(),
     "optim": set(),
     "probe": {"nn", "optim"},

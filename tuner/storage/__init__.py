@@ -19,12 +19,18 @@ than they need (Optuna, and with it NumPy, only where a study is opened).
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from tuner.lazy import lazy_exports
 
 if TYPE_CHECKING:  # for type checkers; at run time each name is imported on first use (__getattr__)
     from tuner.storage.engine import check_connection, dispose_engines, make_engine
-    from tuner.storage.handle import StudyHandle, open_database, open_storage, open_study
+    from tuner.storage.handle import (
+        StudyHandle,
+        open_database,
+        open_storage,
+        open_study,
+    )
     from tuner.storage.locks import study_lock
     from tuner.storage.migrations import (
         VERSION_TABLE,
@@ -48,7 +54,13 @@ if TYPE_CHECKING:  # for type checkers; at run time each name is imported on fir
     )
     from tuner.storage.retry import RetryPolicy, is_connection_error
     from tuner.storage.url import DEFAULT_URL, ENV_VAR, parse_url, redact, resolve_url
-    from tuner.storage.workers import WorkerRecord, list_workers, register_worker, stop_worker, touch_worker
+    from tuner.storage.workers import (
+        WorkerRecord,
+        list_workers,
+        register_worker,
+        stop_worker,
+        touch_worker,
+    )
 
 # name -> the module that defines it
 _WHERE = {
@@ -135,11 +147,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    """Import the module that defines `name` only when the name is first used."""
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _WHERE)

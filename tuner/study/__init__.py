@@ -21,8 +21,9 @@ loads without Optuna.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from tuner.lazy import lazy_exports
 
 if TYPE_CHECKING:  # for type checkers; at run time each name is imported on first use (__getattr__)
     from tuner.study.space import (
@@ -60,11 +61,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> object:
-    """Import the module that defines `name` only when the name is first used."""
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _WHERE)
