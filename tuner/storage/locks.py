@@ -143,30 +143,32 @@ def _postgresql_lock(engine: Engine, study_name: str, stop: Callable[[], bool],
             ) from None
 
 
-def _begin(connection: Connection, hold_ms: str) -> RootTransaction:
-    """A transaction whose idle time is bounded by `hold_ms` and whose lock waits last one attempt."""
+def _begin(connection: Connection, hold_ms: str, key: int) -> tuple[RootTransaction, bool]:
+    """A transaction whose idle time is bounded by `hold_ms` and whose lock waits last one attempt, and
+    whether the lock was free: it is tried in the same statement (one round trip when nobody holds it)."""
     transaction = connection.begin()
-    connection.execute(text("SELECT set_config('idle_in_transaction_session_timeout', :ms, true), "
-                            "set_config('lock_timeout', :wait, true)"),
-                       {"ms": hold_ms, "wait": str(int(ATTEMPT_S * 1000))})
-    return transaction
+    got = connection.execute(text("SELECT set_config('idle_in_transaction_session_timeout', :ms, true), "
+                                  "set_config('lock_timeout', :wait, true), pg_try_advisory_xact_lock(:key)"),
+                             {"ms": hold_ms, "wait": str(int(ATTEMPT_S * 1000)), "key": key}).one()[2]
+    return transaction, bool(got)
 
 
 def _wait_for_lock(connection: Connection, key: int, hold_ms: str, stop: Callable[[], bool],
                    study_name: str) -> RootTransaction:
     """Wait for the lock in one transaction, in bounded attempts; returns the transaction that holds it."""
-    transaction = _begin(connection, hold_ms)
-    while True:
+    transaction, got = _begin(connection, hold_ms, key)
+    while not got:
         try:
             with connection.begin_nested():  # a timed-out attempt rolls back to here, not the whole
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
-            return transaction
+            got = True
         except OperationalError as err:
             if not _lock_timed_out(err):
                 raise
             if stop():
                 transaction.rollback()
                 raise _interrupted(study_name) from None
+    return transaction
 
 
 def _poll_for_lock(connection: Connection, key: int, hold_ms: str, stop: Callable[[], bool],
@@ -180,8 +182,8 @@ def _poll_for_lock(connection: Connection, key: int, hold_ms: str, stop: Callabl
     """
     bound = POLL_FIRST_S
     while True:
-        transaction = _begin(connection, hold_ms)
-        if connection.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": key}).scalar():
+        transaction, got = _begin(connection, hold_ms, key)
+        if got:
             return transaction
         transaction.rollback()  # the pooler hands the server connection to someone else meanwhile
         if stop():
