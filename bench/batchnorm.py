@@ -74,7 +74,9 @@ def table(rows: list[dict]) -> str:
 
 
 def figure(rows: list[dict], path: Path, title: str) -> None:
-    from matplotlib.figure import Figure  # no pyplot: a bare Figure renders with the Agg canvas
+    from matplotlib.figure import (
+        Figure,  # no pyplot: a bare Figure renders with the Agg canvas
+    )
 
     fig = Figure(figsize=(6.4, 4.6), dpi=120)
     ax = fig.subplots()

@@ -40,14 +40,13 @@ import uuid
 from pathlib import Path
 
 import optuna
-import sqlalchemy
 from machine import blas_summary, load_average
+from scratch_db import create_database, drop_database
 
 from tuner.storage import dispose_engines, load_curves, make_engine
 from tuner.study.spec import StudySpec, load_spec
 
 BENCH = Path(__file__).resolve().parent
-ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1/postgres"
 CONTENDERS = ("tuner", "optuna+torch", "optuna+sklearn")
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
@@ -77,23 +76,11 @@ def peer_plan(spec: StudySpec, n_trials: int) -> dict:
     }
 
 
-def fresh_storage(kind: str, workdir: Path) -> tuple[str, str | None]:
-    """(a URL of an empty storage, the PostgreSQL database to drop afterwards or None)."""
+def fresh_storage(kind: str, workdir: Path) -> str:
+    """The URL of an empty storage: a new SQLite file, or a new PostgreSQL database (`drop_database` it)."""
     if kind == "sqlite":
-        return f"sqlite:///{workdir / (uuid.uuid4().hex + '.db')}", None
-    name = f"tuner_e2e_{uuid.uuid4().hex[:8]}"
-    admin = sqlalchemy.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return f"postgresql+psycopg://postgres@127.0.0.1/{name}", name
-
-
-def drop_database(name: str) -> None:
-    admin = sqlalchemy.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+        return f"sqlite:///{workdir / (uuid.uuid4().hex + '.db')}"
+    return create_database("tuner_e2e")
 
 
 def command(contender: str, spec_path: Path, plan_path: Path, url: str, n_trials: int) -> list[str]:
@@ -116,7 +103,7 @@ def reach_times(trials: list[optuna.trial.FrozenTrial], started: datetime.dateti
 
 def run_one(contender: str, args: argparse.Namespace, plan_path: Path, workdir: Path) -> dict:
     """One contender's whole study in a fresh process on a fresh storage: wall, reach times, best, memory."""
-    url, database = fresh_storage(args.storage, workdir)
+    url = fresh_storage(args.storage, workdir)
     out, err = workdir / "stdout", workdir / "stderr"
     try:
         with out.open("w") as stdout, err.open("w") as stderr:
@@ -136,8 +123,8 @@ def run_one(contender: str, args: argparse.Namespace, plan_path: Path, workdir: 
             training = sum(r["seconds"] for r in load_curves(make_engine(url), study_name))
         dispose_engines()
     finally:
-        if database:
-            drop_database(database)
+        if args.storage == "postgresql":
+            drop_database(url)
     complete = [t.value for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
     first_start = min(t.datetime_start for t in trials)
     last_end = max(t.datetime_complete for t in trials if t.datetime_complete is not None)

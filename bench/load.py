@@ -26,7 +26,6 @@ import collections
 import contextlib
 import json
 import os
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ from pathlib import Path
 import optuna
 import sqlalchemy
 from pgbouncer import pgbouncer, pgbouncer_settings
+from scratch_db import create_database, drop_database
 from sqlalchemy.pool import NullPool
 
 PG_SERVER = os.environ.get("TUNER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
@@ -198,12 +198,11 @@ def _through_pgbouncer(url: str, port: int) -> str:
 def run_postgresql(workers: int, n_trials: int, workdir: Path, run: WorkerRun = WorkerRun()) -> LoadResult:
     """`workers` processes complete `n_trials` on a fresh database of PG_SERVER (through PgBouncer with
     `run.pooler`); the database is dropped afterwards."""
-    name = f"tuner_load_{secrets.token_hex(4)}"
+    url = create_database("tuner_load", PG_SERVER)
+    name = sqlalchemy.engine.make_url(url).database
     admin = sqlalchemy.create_engine(PG_SERVER, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with admin.connect() as connection:
-        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
         max_connections = int(connection.execute(sqlalchemy.text("SHOW max_connections")).scalar())
-    url = sqlalchemy.engine.make_url(PG_SERVER).set(database=name).render_as_string(hide_password=False)
     try:
         spec = workdir / "load.toml"
         spec.write_text(SPEC.format(name="load", n_trials=n_trials, epochs=EPOCHS))
@@ -231,11 +230,8 @@ def run_postgresql(workers: int, n_trials: int, workdir: Path, run: WorkerRun = 
         from tuner.storage import dispose_engines
 
         dispose_engines(url)
-        with admin.connect() as connection:
-            connection.execute(sqlalchemy.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"), {"n": name})
-            connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}"'))
         admin.dispose()
+        drop_database(url, PG_SERVER)
 
 
 def run_sqlite(jobs: int, n_trials: int, workdir: Path) -> LoadResult:

@@ -30,7 +30,12 @@ import numpy as np
 import optuna
 
 from tuner.optim import make as make_optimizer
-from tuner.study.autos import guess_record, optimizer_hparams, probe_model, spec_lr_probe
+from tuner.study.autos import (
+    guess_record,
+    optimizer_hparams,
+    probe_model,
+    spec_lr_probe,
+)
 from tuner.study.data import load_study_data
 from tuner.study.objective import make_objective
 from tuner.study.params import PerLayer, Range

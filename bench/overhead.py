@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import optuna
-import sqlalchemy
+from scratch_db import create_database, drop_database
 
 from tuner.nn.data import load_dataset
 from tuner.nn.mlp import MLP
@@ -74,23 +74,10 @@ init_scale = {{ low = 0.5, high = 2.0, log = true }}
 
 
 def fresh_url(kind: str, workdir: Path) -> str:
+    """The URL of an empty storage: a new SQLite file, or a new PostgreSQL database (`drop_database` it)."""
     if kind == "sqlite":
         return f"sqlite:///{workdir / (uuid.uuid4().hex + '.db')}"
-    name = f"tuner_bench_{uuid.uuid4().hex[:8]}"
-    admin = sqlalchemy.create_engine("postgresql+psycopg://postgres@127.0.0.1/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return f"postgresql+psycopg://postgres@127.0.0.1/{name}"
-
-
-def drop_database(url: str) -> None:
-    """Drop the run's PostgreSQL database (FORCE: this process's own pools may still hold connections)."""
-    name = sqlalchemy.engine.make_url(url).database
-    admin = sqlalchemy.create_engine("postgresql+psycopg://postgres@127.0.0.1/postgres", isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    return create_database("tuner_bench")
 
 
 def span_per_trial(trials: list[optuna.trial.FrozenTrial]) -> float:

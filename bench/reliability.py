@@ -22,23 +22,20 @@ postgres) and drops it at the end.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import random
-import secrets
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy
+from scratch_db import SERVER, scratch_database
 from sqlalchemy.pool import NullPool
 
-SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 SPEC = """[study]
 name = "{name}"
 n_trials = {n_trials}
@@ -71,23 +68,6 @@ def tuner(*args: str) -> list[str]:
     return [sys.executable, "-m", "tuner", *args]
 
 
-@contextlib.contextmanager
-def scratch_database(server: str) -> Iterator[str]:
-    name = f"tuner_bench_{secrets.token_hex(4)}"
-    admin = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    with admin.connect() as c:
-        c.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    url = sqlalchemy.engine.make_url(server).set(database=name).render_as_string(hide_password=False)
-    try:
-        yield url
-    finally:
-        with admin.connect() as c:
-            c.execute(sqlalchemy.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                      {"n": name})
-            c.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
-
-
 def create(url: str, folder: Path, name: str, n_trials: int, epochs: int) -> None:
     path = folder / f"{name}.toml"
     path.write_text(SPEC.format(name=name, n_trials=n_trials, epochs=epochs))
@@ -106,7 +86,7 @@ def scalar(url: str, sql: str, **params: object) -> object:
 def stall(server: str, rounds: int) -> None:
     times = []
     for r in range(rounds):
-        with scratch_database(server) as url, tempfile.TemporaryDirectory() as folder:
+        with scratch_database("tuner_bench", server) as url, tempfile.TemporaryDirectory() as folder:
             create(url, Path(folder), "stall", 4, 2)
             holder = subprocess.Popen([sys.executable, "-c", HOLDER, url, "stall"], stdout=subprocess.PIPE, text=True)
             assert holder.stdout.readline() == "held\n"
@@ -170,7 +150,7 @@ class Fleet:
 
 def soak(server: str, n_workers: int, minutes: float, every: float, seed: int) -> None:
     rng = random.Random(seed)
-    with scratch_database(server) as url, tempfile.TemporaryDirectory() as folder:
+    with scratch_database("tuner_bench", server) as url, tempfile.TemporaryDirectory() as folder:
         create(url, Path(folder), "soak", 100_000, 3)
         fleet = Fleet(url, "soak", n_workers, Path(folder))
         started, faults = time.monotonic(), {"kill": 0, "pause": 0, "terminate": 0}

@@ -28,11 +28,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import optuna
-import sqlalchemy
+from scratch_db import create_database, drop_database
 
 from tuner.cli.worker import BLAS_THREAD_VARS
 
@@ -64,25 +63,6 @@ init = "he"
 init_scale = { low = 0.5, high = 2.0, log = true }
 """
 
-ADMIN = "postgresql+psycopg://postgres@127.0.0.1/postgres"
-
-
-def fresh_database() -> tuple[str, str]:
-    name = f"tuner_scaling_{uuid.uuid4().hex[:8]}"
-    admin = sqlalchemy.create_engine(ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return name, f"postgresql+psycopg://postgres@127.0.0.1/{name}"
-
-
-def drop_database(name: str) -> None:
-    admin = sqlalchemy.create_engine(ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as c:
-        c.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
-
-
 def postgres_cpu_seconds() -> float:
     """CPU seconds used so far by the local PostgreSQL server: its live processes, plus the exited backends
     that the postmaster has reaped (its children's times)."""
@@ -106,7 +86,7 @@ def postgres_cpu_seconds() -> float:
 def trials_per_minute(jobs: int, seconds: float, spec: Path, blas_threads: int | None) -> tuple[float, float, float]:
     """(wall, steady) trials per minute of one `tuner worker --jobs J` run on a fresh database, and the
     cores the PostgreSQL server kept busy meanwhile (its CPU seconds / the run's wall time)."""
-    name, url = fresh_database()
+    url = create_database("tuner_scaling")
     try:
         env = dict(os.environ, TUNER_STORAGE=url)
         if blas_threads is not None:  # `--jobs J` > 1 sets cores/J in its children whatever this says
@@ -124,7 +104,7 @@ def trials_per_minute(jobs: int, seconds: float, spec: Path, blas_threads: int |
         span = (max(t.datetime_complete for t in finished) - min(t.datetime_start for t in finished)).total_seconds()
         return 60.0 * len(finished) / elapsed, 60.0 * len(finished) / span, server
     finally:
-        drop_database(name)
+        drop_database(url)
 
 
 def main() -> None:
