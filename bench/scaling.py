@@ -33,7 +33,7 @@ from pathlib import Path
 import optuna
 from scratch_db import create_database, drop_database
 
-from tuner.cli.worker import BLAS_THREAD_VARS
+from tuner.study.worker.supervisor import BLAS_THREAD_VARS
 
 SPEC = """
 [study]
