@@ -218,8 +218,7 @@ def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     """
     spec = importlib.util.find_spec("sklearn")
     folders = list(spec.submodule_search_locations or []) if spec is not None else []
-    path = next((Path(f, "datasets", "data", "digits.csv.gz") for f in folders
-                 if Path(f, "datasets", "data", "digits.csv.gz").is_file()), None)
+    path = next((p for p in (Path(f, "datasets", "data", "digits.csv.gz") for f in folders) if p.is_file()), None)
     if path is None:
         from sklearn.datasets import load_digits
 
