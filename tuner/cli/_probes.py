@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from tuner.text import fmt
 
@@ -41,7 +42,7 @@ def ranges_table(rows: list[dict]) -> Table:
     for r in rows:
         table.add_row(r["parameter"], _range(r["low"], r["high"]) + (" (log)" if r["log"] else ""), fmt(r["best"], digits=3),
                       f"{r['position']:.2f}", f"{r['at_low']} / {r['at_high']} of {r['top']}",
-                      f"[bold red]{r['edge']}[/]" if r["edge"] else "")
+                      Text(r["edge"], style="bold red") if r["edge"] else "")
     return table
 
 

@@ -1,7 +1,8 @@
 """Everything tuner needs from Optuna beyond its public API, in one place.
 
 Optuna's storage objects, a trial's database id, a study's system attributes, the stale-trial machinery
-(experimental in Optuna 5), and reads of Optuna's own tables (`studies`, `trials`, `trial_heartbeats`) by
+(experimental in Optuna 5), a trial's reports written together and pruned in the process (`EpochReports`),
+and reads of Optuna's own tables (`studies`, `trials`, `trial_heartbeats`) by
 SQL: each is used here and nowhere else, so an Optuna upgrade that moves one of them is fixed in this
 module. The SQL only reads, and only the columns named below; Optuna's schema is Optuna's to change.
 
@@ -13,12 +14,15 @@ not leave a new schema behind.
 from __future__ import annotations
 
 import datetime as dt
+import time
 import warnings
 from copy import deepcopy
+from copy import deepcopy as _deepcopy
 from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage
+from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.engine import URL, Engine
@@ -241,3 +245,90 @@ def ask_quietly(study: optuna.Study) -> optuna.Trial:
         warnings.simplefilter("ignore", UserWarning)
         return study.ask()
 
+
+
+class EpochReports:
+    """One trial's per-epoch reports and pruning decisions without a database round trip per epoch.
+
+    `trial.report` writes each value in its own transaction and `trial.should_prune` re-reads the study's
+    trials every epoch: with short epochs those two round trips cost more than the training. Here
+
+    - values are kept in the process and written together (`flush`, one transaction): at the end of the
+      trial, before it is told, and at most every `flush_every` seconds while it runs, so a live view lags
+      by that much;
+    - the percentile pruners (`MedianPruner`, `PercentilePruner`) decide in the process, on the trial's
+      own values and the study's COMPLETE trials as read at the trial's start and again at most every
+      `refresh_every` seconds. They read nothing else, and a COMPLETE trial's values never change, so a
+      decision differs from Optuna's only by a trial that completed in another process within that
+      interval (Optuna's own decision depends on such timing too). `NopPruner` reads nothing.
+
+    Any other pruner (successive halving and Hyperband write the trial's rungs as they go), or a trial
+    that is not a stored `optuna.Trial`, takes Optuna's own path: `report` and `should_prune` per epoch.
+    """
+
+    def __init__(self, trial: optuna.trial.BaseTrial, *, flush_every: float = 1.0,
+                 refresh_every: float = 1.0) -> None:
+        self.trial = trial
+        study = getattr(trial, "study", None)
+        pruner = getattr(study, "pruner", None)
+        local = isinstance(trial, optuna.Trial) and isinstance(
+            pruner, optuna.pruners.NopPruner | optuna.pruners.PercentilePruner)
+        self._local, self._study, self._pruner = local, study, pruner
+        self._flush_every, self._refresh_every = flush_every, refresh_every
+        self._values: dict[int, float] = {}
+        self._pending: dict[int, float] = {}
+        self._flushed_at = self._read_at = time.monotonic()
+        self._finished: list[FrozenTrial] | None = None
+        self._frozen = FrozenTrial(
+            number=trial.number, state=TrialState.RUNNING, value=None, datetime_start=None,
+            datetime_complete=None, params={}, distributions={}, user_attrs={}, system_attrs={},
+            intermediate_values=self._values, trial_id=getattr(trial, "_trial_id", -1),
+        )
+
+    def report(self, value: float, step: int) -> bool:
+        """Record `value` at `step` (an epoch); whether the trial should be pruned now."""
+        if not self._local:
+            self.trial.report(value, step)
+            return self.trial.should_prune()
+        value, step = float(value), int(step)
+        if step in self._values:  # as Optuna: the first report of a step stands
+            return False
+        self._values[step] = self._pending[step] = value
+        now = time.monotonic()
+        if now - self._flushed_at >= self._flush_every:
+            self.flush()
+        if isinstance(self._pruner, optuna.pruners.NopPruner):
+            return False
+        if self._finished is None or now - self._read_at >= self._refresh_every:
+            self._finished = self._study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            self._read_at = now
+        return self._pruner.prune(_FinishedTrials(self._study.direction, self._finished), self._frozen)
+
+    def flush(self) -> None:
+        """Write the values not yet stored, in one transaction."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, {}
+        self._flushed_at = time.monotonic()
+        storage = self._study._storage
+        backend = getattr(storage, "_backend", storage)
+        if isinstance(backend, RDBStorage):
+            with _create_scoped_session(backend.scoped_session, True) as session:
+                for step, value in pending.items():
+                    backend._set_trial_intermediate_value_without_commit(session, self.trial._trial_id, step, value)
+        else:
+            for step, value in pending.items():
+                storage.set_trial_intermediate_value(self.trial._trial_id, step, value)
+        # The trial object's own copy, which Optuna's report reads to skip a step reported twice.
+        self.trial._cached_frozen_trial.intermediate_values.update(pending)
+
+
+class _FinishedTrials:
+    """What a percentile pruner reads of a study: its direction and its COMPLETE trials (a snapshot)."""
+
+    def __init__(self, direction: optuna.study.StudyDirection, finished: list[FrozenTrial]) -> None:
+        self.direction, self._finished = direction, finished
+
+    def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
+        trials = [t for t in self._finished if states is None or t.state in states]
+        return [_deepcopy(t) for t in trials] if deepcopy else trials

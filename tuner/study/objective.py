@@ -2,8 +2,8 @@
 
 The training seed is derived from (study seed, trial number), or fixed by `train.seed`, so any trial can be
 replayed alone: `prepare_run` and `run_training` build and train a trial's run, for the objective and for
-the replay (`tuner.study.replay`) alike. Every
-epoch's validation metric is reported for pruning; the whole learning curve is written to the project's
+the replay (`tuner.study.replay`) alike. Every epoch's validation metric is reported for pruning, decided
+in the process and written in one transaction (`EpochReports`); the whole learning curve is written to the project's
 `tuner_curves` table when the trial ends, however it ends. A run that diverges is labelled (user
 attributes `diverged` and `reason`) and ends PRUNED, so the sampler learns the region is bad and analysis
 can count it.
@@ -28,6 +28,7 @@ from tuner.nn.mlp import MLP
 from tuner.nn.train import EpochRecord, TrainResult, train
 from tuner.optim import Optimizer
 from tuner.optim import make as make_optimizer
+from tuner.storage.optuna_adapter import EpochReports
 from tuner.study.blas import blas_threads
 from tuner.study.space import TrialConfig, suggest, trial_seed
 from tuner.study.spec import StudySpec
@@ -128,6 +129,7 @@ class _EpochWatch:
     def __init__(self, spec: StudySpec, trial: optuna.trial.BaseTrial, guard: Guard,
                  stop: threading.Event | None) -> None:
         self.spec, self.trial, self.guard, self.stop = spec, trial, guard, stop
+        self.reports = EpochReports(trial)
         self.records: list[EpochRecord] = []
         self.started = time.monotonic()
 
@@ -136,8 +138,7 @@ class _EpochWatch:
         value = metric_of(self.spec, record)
         if math.isfinite(value):
             with self.guard():
-                self.trial.report(value, record.epoch)
-                prune = self.trial.should_prune()
+                prune = self.reports.report(value, record.epoch)
             if prune:
                 raise optuna.TrialPruned(f"pruned at epoch {record.epoch} with {value:.6g}")
         if self.stop is not None and self.stop.is_set():
@@ -196,6 +197,8 @@ def make_objective(
             result = run_training(spec, data, run, watch,
                                   should_stop=watch.check_time if spec.study.time_budget is not None else None)
         finally:
+            with guard():
+                watch.reports.flush()  # before the trial is told: a pruned trial's value is its last report
             if write_curve is not None and watch.records:
                 write_curve(trial, [asdict(r) for r in watch.records])
         return _value(spec, trial, result, guard)
