@@ -147,7 +147,7 @@ def test_an_auto_spec_stores_the_probes_and_starts_from_their_guess(sqlite_url, 
     assert result.exit_code == 0
     out = result.output  # what the probes found and the ranges they set
     assert "init-scale guess (LSUV, relative to small)" in out and "learning-rate probe" in out
-    assert "queued first: 1 trial(s), the probes' picks" in out
+    assert "queued first: 3 trial(s), the probes' picks" in out  # at the suggestion, then 0.3 and 3 times it
 
     record = get_study(make_engine(sqlite_url), "auto")
     guess = record.init_guess["multipliers"]
@@ -163,8 +163,9 @@ def test_an_auto_spec_stores_the_probes_and_starts_from_their_guess(sqlite_url, 
     assert record.spec["search"]["eps0"] == {"anchor": {"momentum": probe["suggestion"]}, "low": 0.1, "high": 10.0}
     study = optuna.load_study(study_name="auto", storage=sqlite_url)
     assert study.user_attrs["tuner_init_guess"]["multipliers"] == guess
-    (first,) = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    first, *further = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
     assert first.number == 0 and first.user_attrs["warm_start"] == "probe"
+    assert [t.system_attrs["fixed_params"]["eps0_factor"] for t in further] == [0.3, 3.0]
     fixed = first.system_attrs["fixed_params"]  # an enqueued trial's values, until it runs
     assert [fixed[f"init_scale_{i}"] for i in range(7)] == pytest.approx(guess)
     assert fixed["eps0_factor"] == 1.0
@@ -188,7 +189,8 @@ def test_create_json_reports_the_probes_and_the_queue(sqlite_url, tmp_path):
     spec = tmp_path / "auto.toml"
     spec.write_text(AUTO_SPEC.replace('optimizer = "momentum"', 'optimizer = ["momentum", "adam"]'))
     doc = json.loads(tuner("study", "create", spec, "--storage", sqlite_url, "--json").stdout)
-    assert (doc["study"], doc["created"], doc["queued"]) == ("auto", True, 2)  # one pick per optimizer
+    # one pick per optimizer, then momentum's at 0.3 times its suggestion: the study has 3 trials in all
+    assert (doc["study"], doc["created"], doc["queued"]) == ("auto", True, 3)
     assert [r["optimizer"] for r in doc["probes"]["lr_probe"]] == ["momentum", "adam"]
     assert set(doc["search"]["eps0"]["anchor"]) == {"momentum", "adam"}
 

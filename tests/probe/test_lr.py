@@ -14,7 +14,7 @@ from tuner.nn.mlp import MLP
 from tuner.nn.train import train
 from tuner.optim import make
 from tuner.probe import lr_probe, plot
-from tuner.probe.lr import RISE, SUGGESTION_DIVISOR, centred_mean, half_width, ramp, read_sweep
+from tuner.probe.lr import RISE, centred_mean, half_width, ramp, read_sweep, suggestion_divisor
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +92,7 @@ def test_the_edge_of_a_quadratic_is_its_stability_limit(optimizer, hparams, limi
                       rng=np.random.default_rng(1))
     # the centred mean sees the blow-up coming up to half a decade early; minibatch noise moves it too
     assert limit / 3 < result.edge < 2 * limit
-    assert result.suggestion == pytest.approx(result.edge / SUGGESTION_DIVISOR)
+    assert result.suggestion == pytest.approx(result.edge / suggestion_divisor(result.optimizer))
     # the suggestion is a stable rate: full-batch descent at it converges
     model = _linear(np.random.default_rng(2))
     opt = make(optimizer, eps0=result.suggestion, eps_tau=result.suggestion, **hparams)

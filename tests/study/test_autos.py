@@ -11,6 +11,7 @@ import pytest
 
 from tuner.errors import SpecError
 from tuner.nn.data import load_dataset
+from tuner.probe.lr import suggestion_divisor
 from tuner.study.autos import (
     EPS0_FACTOR,
     HIDDEN_SPREAD,
@@ -82,7 +83,7 @@ def test_resolves_both_autos_and_records_are_json(two_optimizers):
     assert isinstance(eps0, Anchored) and (eps0.low, eps0.high) == EPS0_FACTOR
     for name in ("sgd", "adam"):
         probe = lr_rec["optimizers"][name]
-        assert eps0.anchor(name) == probe["suggestion"] == pytest.approx(probe["edge"] / 10)
+        assert eps0.anchor(name) == probe["suggestion"] == pytest.approx(probe["edge"] / suggestion_divisor(name))
         assert probe["range"] == pytest.approx([probe["suggestion"] * f for f in EPS0_FACTOR])
     # each optimizer has its own anchor: Adam's good rates lie well below SGD's
     assert eps0.anchor("adam") < eps0.anchor("sgd") / 3
@@ -109,26 +110,38 @@ def test_the_probe_budget_is_a_share_of_the_study(digits):
     assert probe_plan(huge, digits) == (4, 100)
 
 
-def test_the_warm_start_is_what_the_probes_measured_one_trial_per_optimizer(two_optimizers):
+def test_the_warm_start_is_what_the_probes_measured_then_a_half_decade_either_side(two_optimizers):
     resolved, init_rec, lr_rec = two_optimizers
     trials = warm_start_trials(resolved, init_rec, lr_rec)
-    assert [(p["optimizer"], a) for p, a in trials] == [("sgd", {"warm_start": "probe"}),
-                                                         ("adam", {"warm_start": "probe"})]
+    # each optimizer at its suggestion, then every optimizer at 0.3 and at 3 times it (start-up: 10 trials)
+    assert [(p["optimizer"], p["eps0_factor"]) for p, _ in trials] == [
+        ("sgd", 1.0), ("adam", 1.0), ("sgd", 0.3), ("adam", 0.3), ("sgd", 3.0), ("adam", 3.0)]
+    assert all(a == {"warm_start": "probe"} for _, a in trials)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
     for params, attrs in trials:
-        assert params["eps0_factor"] == 1.0
         assert [params[f"init_scale_{i}"] for i in range(3)] == pytest.approx(init_rec["multipliers"])
         study.enqueue_trial(params, user_attrs=attrs)
-    for name in ("sgd", "adam"):
+    for name, factor in [(p["optimizer"], p["eps0_factor"]) for p, _ in trials]:
         config = suggest(study.ask(), resolved)
-        assert config.optimizer == name and config.params["eps0_factor"] == 1.0
+        assert config.optimizer == name and config.params["eps0_factor"] == factor
         assert config.init_scales == pytest.approx(tuple(init_rec["multipliers"]))
-        assert config.hparams["eps0"] == pytest.approx(lr_rec["optimizers"][name]["suggestion"])
+        assert config.hparams["eps0"] == pytest.approx(factor * lr_rec["optimizers"][name]["suggestion"])
+
+
+@pytest.mark.parametrize(("startup", "expected"), [
+    (0, [("sgd", 1.0), ("adam", 1.0)]),  # the suggestions always; the further picks only inside start-up
+    (3, [("sgd", 1.0), ("adam", 1.0), ("sgd", 0.3)]),
+])
+def test_the_queue_never_outgrows_the_samplers_start_up(two_optimizers, startup, expected):
+    resolved, init_rec, lr_rec = two_optimizers
+    resolved = resolved.model_copy(update={"study": resolved.study.model_copy(update={"n_startup_trials": startup})})
+    trials = warm_start_trials(resolved, init_rec, lr_rec)
+    assert [(p["optimizer"], p["eps0_factor"]) for p, _ in trials] == expected
 
 
 def test_the_warm_start_fixes_searched_hyperparameters_at_the_default_the_probe_used(digits):
     resolved, init_rec, lr_rec = resolve_spec_autos(spec('["momentum", "sgd"]'), digits)
-    (momentum, _), (sgd, _) = warm_start_trials(resolved, init_rec, lr_rec)
+    (momentum, _), (sgd, _), *_ = warm_start_trials(resolved, init_rec, lr_rec)
     assert momentum["optimizer"] == "momentum" and momentum["alpha"] == 0.9  # its default, inside 0.5 .. 0.99
     assert "alpha" not in sgd
 
@@ -136,9 +149,11 @@ def test_the_warm_start_fixes_searched_hyperparameters_at_the_default_the_probe_
 def test_an_equal_share_starts_every_optimizer_from_its_probe(digits):
     resolved, init_rec, lr_rec = resolve_spec_autos(spec('["sgd", "momentum"]', share="equal"), digits)
     trials = warm_start_trials(resolved, init_rec, lr_rec)
-    assert [attrs for _, attrs in trials] == [{"warm_start": "probe", "optimizer": "sgd"},
-                                              {"warm_start": "probe", "optimizer": "momentum"}]
-    sgd, momentum = (params for params, _ in trials)
+    assert [attrs for _, attrs in trials] == [{"warm_start": "probe", "optimizer": o}
+                                              for o in ("sgd", "momentum") * 3]
+    sgd, momentum = (params for params, _ in trials[:2])
+    assert [p[f"{o}.eps0_factor"] for p, o in zip((p for p, _ in trials), ("sgd", "momentum") * 3, strict=True)] == [
+        1.0, 1.0, 0.3, 0.3, 3.0, 3.0]
     assert set(sgd) == {"sgd.eps0_factor", "sgd.init_scale_0", "sgd.init_scale_1", "sgd.init_scale_2"}
     assert momentum["momentum.alpha"] == 0.9 and "optimizer" not in momentum
 

@@ -30,8 +30,13 @@ with α = 0.9 the loss oscillates, and rises, well before the limit).
 minibatch order; the probe's edge is their median (of log ε), and the suggested ε0 is edge / 10: the best
 ε0 of a full run with the linear decay of eq. 8.14 lies below the edge, by a factor that differs from
 problem to problem, and a tenth of it gave the smallest loss of accuracy over five study specs (measured
-against a grid of full runs: bench/RESULTS.md, "Learning-rate probe"). The search around it, not the
-suggestion alone, finds the rate (`tuner.study.autos`).
+against a grid of full runs: bench/RESULTS.md, "Learning-rate probe"). For plain SGD and AdaGrad it is
+edge / 3: a step of theirs depends on the current gradient alone (AdaGrad's denominator only grows), so the
+edge a fast sweep sees is the rate a full run can start at, while momentum's velocity and RMSProp's and
+Adam's averages take 1/(1 − α) or 1/(1 − ρ) steps to build up and let a sweep run past the rate a long
+run tolerates; on the grid SGD's best full-run rate was edge / 3 (digits) and edge · 2.5 (a regression),
+AdaGrad's edge / 3.7, where a tenth left the regression's SGD pick at the loss of a constant prediction.
+The search around it, not the suggestion alone, finds the rate (`tuner.study.autos`).
 
 Why not the classic reading (fastai's `lr_find`, and this module before): it smooths with a causal
 exponential moving average (β = 0.98, bias-corrected) whose lag of about β/(1−β) = 49 steps is half of a
@@ -61,7 +66,14 @@ if TYPE_CHECKING:
 
 RISE = 0.2  # the edge: the smoothed loss this fraction above its minimum
 STOP = 4.0  # a sweep stops when the mean of its last h losses exceeds this multiple of their lowest mean
-SUGGESTION_DIVISOR = 10.0  # suggested ε0 = edge / this
+SUGGESTION_DIVISOR = 10.0  # suggested ε0 = edge / this ...
+SUGGESTION_DIVISORS = {"sgd": 3.0, "adagrad": 3.0}  # ... or this, for the optimizers without a velocity or
+# a running average of squared gradients to build up (see the module docstring)
+
+
+def suggestion_divisor(optimizer: str) -> float:
+    """The suggested ε0 of `optimizer` is its edge divided by this."""
+    return SUGGESTION_DIVISORS.get(optimizer, SUGGESTION_DIVISOR)
 
 
 @dataclass(frozen=True)
@@ -269,7 +281,7 @@ def lr_probe(
     return LRProbeResult(
         optimizer=optimizer, hparams=hparams, eps_min=eps_min, eps_max=eps_max, steps=steps,
         batch_size=batch_size, rates=tuple(float(r) for r in rates), sweeps=tuple(sweeps), edge=edge,
-        suggestion=edge / SUGGESTION_DIVISOR, fall=fall, note=_note(sweeps, edge, eps_min, eps_max, fall),
+        suggestion=edge / suggestion_divisor(optimizer), fall=fall, note=_note(sweeps, edge, eps_min, eps_max, fall),
         seconds=time.perf_counter() - started,
     )
 

@@ -6,13 +6,21 @@ default (alpha 0.9, Adam's rho1 0.9 and rho2 0.999, ...) at that default. So the
 evaluated first, and the sampler starts from points known to train. One trial per optimizer of the spec,
 in its order, when the learning-rate probe ran (each optimizer has its own suggestion; measured against
 one trial for the first optimizer only: bench/RESULTS.md, "Auto as an anchor"), else one trial with the
-guessed scales. With `optimizer_share = "equal"` each trial carries its optimizer (`tuner.study.share`)
+guessed scales.
+
+Then, while the queue is shorter than the sampler's random start-up (`n_startup_trials`, default 10), the
+same picks at `eps0_factor` = 0.3 and then 3, every optimizer in turn: the best rate of a full run lies
+within about half a decade of the suggestion on most of the measured problems, and not in the same
+direction on all, so those start-up trials are spent along the axis the probe is least sure of instead
+of at random (measured: bench/RESULTS.md, "Heuristic vs search"). These further picks never make the
+queue longer than the start-up phase the spec asked for, nor than the study's total. With `optimizer_share = "equal"` each trial carries its optimizer (`tuner.study.share`)
 and its names under the optimizer's prefix. Values are clipped into the searched ranges; parameters left
 out are sampled as usual.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any
 
@@ -23,6 +31,8 @@ from tuner.study.share import SHARE_ATTR
 from tuner.study.spec import OPTIONAL_HPARAMS, StudySpec
 
 WARM_START_ATTR = "warm_start"  # user attribute marking a queued probe pick
+RATE_STEPS = (0.3, 3.0)  # the eps0 factors of the further picks, after the suggestions themselves
+DEFAULT_STARTUP = 10  # the sampler's start-up trials when the spec does not say (`make_sampler`)
 
 
 def warm_start_trials(spec: StudySpec, init_rec: dict | None, lr_rec: dict | None) -> list[tuple[dict, dict]]:
@@ -34,17 +44,31 @@ def warm_start_trials(spec: StudySpec, init_rec: dict | None, lr_rec: dict | Non
         return []
     equal = spec.study.optimizer_share == "equal"
     optimizers = spec.search.optimizers if equal or lr_rec is not None else spec.search.optimizers[:1]
-    trials = []
-    for optimizer in optimizers:
-        params = _picks(spec, optimizer, init_rec, probed=lr_rec is not None)
-        attrs: dict[str, Any] = {WARM_START_ATTR: "probe"}
-        if equal:
-            params = {f"{optimizer}.{name}": value for name, value in params.items()}
-            attrs[SHARE_ATTR] = optimizer
-        elif isinstance(spec.search.optimizer, Choice) and lr_rec is not None:
-            params["optimizer"] = optimizer
-        trials.append((params, attrs))
+    trials = [_trial(spec, optimizer, _picks(spec, optimizer, init_rec, probed=lr_rec is not None), equal,
+                     probed=lr_rec is not None) for optimizer in optimizers]
+    if lr_rec is None or not isinstance(spec.search.eps0, Anchored):
+        return trials
+    startup = DEFAULT_STARTUP if spec.study.n_startup_trials is None else spec.study.n_startup_trials
+    startup = min(startup, spec.study.n_trials)
+    for factor, optimizer in itertools.product(RATE_STEPS, optimizers):
+        if len(trials) >= startup:
+            break
+        params = _picks(spec, optimizer, init_rec, probed=True)
+        params["eps0_factor"] = _clip(factor, Range(spec.search.eps0.low, spec.search.eps0.high, log=True))
+        trials.append(_trial(spec, optimizer, params, equal, probed=True))
     return trials
+
+
+def _trial(spec: StudySpec, optimizer: str, params: dict[str, Any], equal: bool, *,
+           probed: bool) -> tuple[dict, dict]:
+    """(params, user_attrs) of one queued trial: with an equal share the names carry the optimizer's prefix."""
+    attrs: dict[str, Any] = {WARM_START_ATTR: "probe"}
+    if equal:
+        params = {f"{optimizer}.{name}": value for name, value in params.items()}
+        attrs[SHARE_ATTR] = optimizer
+    elif isinstance(spec.search.optimizer, Choice) and probed:
+        params["optimizer"] = optimizer
+    return params, attrs
 
 
 def _picks(spec: StudySpec, optimizer: str, init_rec: dict | None, *, probed: bool) -> dict[str, Any]:
