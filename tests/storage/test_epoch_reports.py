@@ -86,3 +86,15 @@ def test_a_running_trial_is_flushed_every_interval(tmp_path):
     reports = EpochReports(trial, flush_every=0.0)
     reports.report(0.5, 0)
     assert study._storage.get_trial(trial._trial_id).intermediate_values == {0: 0.5}
+
+
+def test_non_finite_values_are_stored_as_optuna_stores_them(tmp_path):
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'n.db'}", direction="minimize")
+    trial = study.ask()
+    reports = EpochReports(trial)
+    for step, value in enumerate((math.inf, -math.inf, 1.5)):
+        reports.report(value, step)
+    reports.report(math.nan, 3)
+    reports.flush()
+    stored = study._storage.get_trial(trial._trial_id).intermediate_values
+    assert stored[0] == math.inf and stored[1] == -math.inf and stored[2] == 1.5 and math.isnan(stored[3])

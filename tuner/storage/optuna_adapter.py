@@ -22,6 +22,7 @@ from typing import Any
 
 import optuna
 from optuna.storages import RDBStorage
+from optuna.storages._rdb import models as _models
 from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy import String, cast, func, select
@@ -313,9 +314,16 @@ class EpochReports:
         storage = self._study._storage
         backend = getattr(storage, "_backend", storage)
         if isinstance(backend, RDBStorage):
+            # Optuna's own write reads the trial and looks the step up per value; these steps were never
+            # written (`report` keeps the first value of a step), so one check and one multi-row insert.
+            trial_id, rows = self.trial._trial_id, _models.TrialIntermediateValueModel
             with _create_scoped_session(backend.scoped_session, True) as session:
+                trial = _models.TrialModel.find_or_raise_by_id(trial_id, session)
+                backend.check_trial_is_updatable(trial_id, trial.state)
                 for step, value in pending.items():
-                    backend._set_trial_intermediate_value_without_commit(session, self.trial._trial_id, step, value)
+                    stored, kind = rows.intermediate_value_to_stored_repr(value)
+                    session.add(rows(trial_id=trial_id, step=step, intermediate_value=stored,
+                                     intermediate_value_type=kind))
         else:
             for step, value in pending.items():
                 storage.set_trial_intermediate_value(self.trial._trial_id, step, value)
