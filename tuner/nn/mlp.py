@@ -178,19 +178,27 @@ class MLP(ModelState):
             self._buffers.move_to_end(batch)
         return buffers
 
-    def _input(self, x: np.ndarray) -> tuple[np.ndarray, Workspaces]:
-        """`x` checked (2-D, the model's width) and in the model's dtype, with the buffers of its batch size."""
-        if not isinstance(x, np.ndarray):
-            x = np.asarray(x)
+    def _check_x(self, x: np.ndarray) -> None:
+        """ModelError unless `x` is 2-D with the model's width, at least one row, and numeric."""
         if x.ndim != 2 or x.shape[1] != self.layer_sizes[0]:
             got = x.shape[1] if x.ndim == 2 else f"shape {x.shape}"
             raise ModelError(f"expected x with {self.layer_sizes[0]} features, got {got}")
         if x.shape[0] == 0:
             raise ModelError("expected x with at least one row, got 0")
+        if x.dtype != self.dtype and x.dtype.kind not in "fiub":
+            raise ModelError(f"expected x of a numeric dtype, got {x.dtype}")
+
+    def _input(self, x: np.ndarray) -> tuple[np.ndarray, Workspaces]:
+        """`x` checked (2-D, the model's width) and in the model's dtype, with the buffers of its batch size."""
+        if not isinstance(x, np.ndarray):
+            x = np.asarray(x)
+        self._check_x(x)
+        return self._converted(x)
+
+    def _converted(self, x: np.ndarray) -> tuple[np.ndarray, Workspaces]:
+        """`x` (already checked) in the model's dtype, with the buffers of its batch size."""
         buffers = self._buffers_for(x.shape[0])
         if x.dtype != self.dtype:
-            if x.dtype.kind not in "fiub":
-                raise ModelError(f"expected x of a numeric dtype, got {x.dtype}")
             np.copyto(buffers.x, x, casting="unsafe")
             x = buffers.x
         return x, buffers
@@ -240,6 +248,21 @@ class MLP(ModelState):
         """
         x, buffers = self._input(x)
         y = self._targets(y, x.shape[0])
+        loss = self._loss(self._forward(x, buffers, self.training), y, buffers)
+        self._backward(buffers.delta)
+        return loss
+
+    def check_set(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A whole training set checked once, as `loss_and_grad_checked` takes minibatches of it: `x` as
+        `loss_and_grad` checks it, `y` as class indices (intp) for cross_entropy or targets for mse."""
+        x = np.asarray(x)
+        self._check_x(x)
+        return x, self._targets(y, x.shape[0])
+
+    def loss_and_grad_checked(self, x: np.ndarray, y: np.ndarray) -> float:
+        """`loss_and_grad` on rows of a set that `check_set` returned: no checks per minibatch (the
+        training loop's path; a wrong shape or label here is undefined, not an error)."""
+        x, buffers = self._converted(x)
         loss = self._loss(self._forward(x, buffers, self.training), y, buffers)
         self._backward(buffers.delta)
         return loss

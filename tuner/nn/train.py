@@ -49,7 +49,9 @@ class Trainable(Protocol):
 
     def train(self) -> object: ...
 
-    def loss_and_grad(self, x: np.ndarray, y: np.ndarray) -> float: ...
+    def check_set(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
+
+    def loss_and_grad_checked(self, x: np.ndarray, y: np.ndarray) -> float: ...
 
     def evaluate(self, x: np.ndarray, y: np.ndarray) -> tuple[float, float | None]: ...
 
@@ -120,7 +122,7 @@ def train(
     whose returned reason stops the run. A last, smaller minibatch takes the remainder of each epoch.
     """
     _check(model, data, epochs, batch_size, rng)
-    x, y = data.x_train, data.y_train
+    x, y = model.check_set(data.x_train, data.y_train)  # once: the minibatches are rows of them
     n = len(x)
     batch_size = min(batch_size, n)
     batches = _batch_count(n, batch_size, model.batchnorm)
@@ -139,7 +141,7 @@ def train(
             xb, yb = x_buffer[: len(rows)], y_buffer[: len(rows)]
             np.take(x, rows, axis=0, out=xb, mode="clip")
             np.take(y, rows, axis=0, out=yb, mode="clip")
-            loss = optimizer.step(model.params, model.grad, partial(model.loss_and_grad, xb, yb))
+            loss = optimizer.step(model.params, model.grad, partial(model.loss_and_grad_checked, xb, yb))
             if limit is None:
                 first = loss
                 limit = EXPLOSION_FACTOR * max(loss, LOSS_FLOOR) if math.isfinite(loss) else -math.inf

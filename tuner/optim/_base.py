@@ -30,7 +30,7 @@ import numpy as np
 from tuner.errors import HyperparameterError
 from tuner.optim.clipping import clip_by_global_norm
 from tuner.optim.domains import DOMAINS, check_count
-from tuner.optim.schedule import linear_decay
+from tuner.optim.schedule import decayed, linear_decay
 
 Closure = Callable[[], float]
 
@@ -135,7 +135,7 @@ class Optimizer:
                 f"{self.name}: params {params.shape} and grad {grad.shape} must have the shape given to start,"
                 f" {self._shape}"
             )
-        lr = self._dtype.type(self.rate(self.k))
+        lr = self._dtype.type(decayed(self.k, self.eps0, self.eps_tau, self.tau))  # tau checked by start
         loss = self._evaluate(params, closure)
         if self.clip_norm is not None:
             clip_by_global_norm(grad, self.clip_norm)

@@ -21,7 +21,11 @@ def linear_decay(k: int, eps0: float, eps_tau: float, tau: int) -> float:
     """
     if k < 0:
         raise HyperparameterError(f"k must be >= 0, got {k}")
-    tau = check_count("tau", tau)
+    return decayed(k, eps0, eps_tau, check_count("tau", tau))
+
+
+def decayed(k: int, eps0: float, eps_tau: float, tau: int) -> float:
+    """`linear_decay` without its checks: for a `k` >= 0 and a `tau` checked before (an optimizer's step)."""
     if k >= tau:
         return float(eps_tau)
     fraction = k / tau
