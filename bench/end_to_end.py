@@ -10,6 +10,10 @@ MKL_NUM_THREADS = 1), on a fresh storage of its own (a new SQLite file, or a new
 
 - tuner: `python -m tuner run SPEC --n-trials N --storage URL --threads 1`, the quick start as the README
   gives it: the wall time includes the interpreter's start, imports, migrations and the final summary.
+  Its spec searches the peers' space: where the shipped spec says `"auto"`, the wide range a user writes
+  without probes (`WIDE`, the shipped specs' ranges before `"auto"` became their default).
+- tuner-auto: the same command on the shipped spec itself, `"auto"` included: its probes run at the
+  study's creation (inside the wall time) and anchor its search; the peers cannot do this.
 - optuna+torch and optuna+sklearn: `python bench/peers.py PEER PLAN URL`, plain Optuna on its own
   `RDBStorage` with a PyTorch or scikit-learn objective over the same search space where the library has
   it, the spec's sampler and pruner settings, the same data, epochs, batch size and metric (`peers.py`
@@ -31,6 +35,7 @@ import argparse
 import datetime
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -44,10 +49,14 @@ from machine import blas_summary, load_average
 from scratch_db import create_database, drop_database
 
 from tuner.storage import dispose_engines, load_curves, make_engine
+from tuner.study.params import Auto
 from tuner.study.spec import StudySpec, load_spec
 
 BENCH = Path(__file__).resolve().parent
-CONTENDERS = ("tuner", "optuna+torch", "optuna+sklearn")
+CONTENDERS = ("tuner", "tuner-auto", "optuna+torch", "optuna+sklearn")
+TUNERS = ("tuner", "tuner-auto")
+# The ranges of the shipped specs before "auto" became their default: what a user writes without probes.
+WIDE = {"eps0": {"low": 1e-4, "high": 1.0, "log": True}, "init_scale": {"low": 0.25, "high": 4.0, "log": True}}
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
@@ -60,7 +69,9 @@ def peer_plan(spec: StudySpec, n_trials: int) -> dict:
     space = {"optimizer": list(optimizers), "init_scale_shared": search.init_scale_shared}
     for name in ("eps0", "alpha", "rho", "rho1", "rho2", "init_scale"):
         param = getattr(search, name)
-        if param is not None:
+        if isinstance(param, Auto):  # the peers have no probes: the wide range a user would write
+            space[name] = WIDE[name]
+        elif param is not None:
             ranged = hasattr(param, "low")
             space[name] = {"low": param.low, "high": param.high, "log": param.log} if ranged else param.value
     return {
@@ -83,9 +94,22 @@ def fresh_storage(kind: str, workdir: Path) -> str:
     return create_database("tuner_e2e")
 
 
+def wide_spec(spec_path: Path, workdir: Path) -> Path:
+    """The spec with `"auto"` replaced by the peers' wide ranges (`WIDE`), as a file: "tuner" searches the
+    peers' space, "tuner-auto" the shipped spec's."""
+    text = spec_path.read_text()
+    for name, r in WIDE.items():
+        text = re.sub(rf'(?m)^{name}\s*=\s*"auto"', f'{name} = {{ low = {r["low"]}, high = {r["high"]}, log = true }}',
+                      text)
+    path = workdir / spec_path.name
+    path.write_text(text)
+    return path
+
+
 def command(contender: str, spec_path: Path, plan_path: Path, url: str, n_trials: int) -> list[str]:
-    if contender == "tuner":
-        return [sys.executable, "-m", "tuner", "run", str(spec_path), "--n-trials", str(n_trials),
+    if contender in TUNERS:
+        spec = spec_path if contender == "tuner-auto" else wide_spec(spec_path, plan_path.parent)
+        return [sys.executable, "-m", "tuner", "run", str(spec), "--n-trials", str(n_trials),
                 "--storage", url, "--threads", "1"]
     return [sys.executable, str(BENCH / "peers.py"), contender.split("+")[1], str(plan_path), url]
 
@@ -119,7 +143,7 @@ def run_one(contender: str, args: argparse.Namespace, plan_path: Path, workdir: 
         study_name = json.loads(plan_path.read_text())["name"]
         trials = optuna.load_study(study_name=study_name, storage=url).get_trials(deepcopy=False)
         training = None
-        if contender == "tuner":
+        if contender in TUNERS:
             training = sum(r["seconds"] for r in load_curves(make_engine(url), study_name))
         dispose_engines()
     finally:
@@ -132,7 +156,7 @@ def run_one(contender: str, args: argparse.Namespace, plan_path: Path, workdir: 
               "wind_down": wall - (last_end - started).total_seconds(),
               "training": training, "rss_mb": usage.ru_maxrss / 1024, "best": max(complete),
               "trials": len(trials), "complete": len(complete), "reach": reach_times(trials, started, args.thresholds)}
-    if contender != "tuner":
+    if contender not in TUNERS:
         result.update(json.loads(out.read_text().splitlines()[-1]))
     return result
 
@@ -146,7 +170,7 @@ def spread(values: list[float], fmt: str = "{:.1f}") -> str:
 
 def table(runs: list[dict], thresholds: list[float], rounds: int) -> str:
     """The Markdown table: each contender's figures, then the ratios tuner / peer round by round."""
-    by = {c: [r for r in runs if r["contender"] == c] for c in CONTENDERS}
+    by = {c: [r for r in runs if r["contender"] == c] for c in CONTENDERS if any(r["contender"] == c for r in runs)}
     keys = [f"{t:g}" for t in thresholds]
     head = ["contender", "wall s", "start-up s", *(f"time to {k} s (reached)" for k in keys), "best value",
             "peak RSS MB"]
@@ -157,9 +181,9 @@ def table(runs: list[dict], thresholds: list[float], rounds: int) -> str:
                  *(f"{spread(v)} ({len(v)}/{len(rs)})" for v in reach),
                  spread([r["best"] for r in rs], "{:.4f}"), spread([r["rss_mb"] for r in rs], "{:.0f}")]
         lines.append("| " + " | ".join(cells) + " |")
-    for peer in CONTENDERS[1:]:
-        pairs = list(zip(by["tuner"], by[peer], strict=True))
-        cells = [f"tuner / {peer}", spread([t["wall"] / p["wall"] for t, p in pairs], "{:.2f}"),
+    for ours, peer in ((t, p) for t in TUNERS if t in by for p in by if p not in TUNERS):
+        pairs = list(zip(by[ours], by[peer], strict=True))
+        cells = [f"{ours} / {peer}", spread([t["wall"] / p["wall"] for t, p in pairs], "{:.2f}"),
                  spread([t["startup"] / p["startup"] for t, p in pairs], "{:.2f}")]
         for k in keys:
             ratios = [t["reach"][k] / p["reach"][k] for t, p in pairs if t["reach"][k] and p["reach"][k]]
@@ -209,7 +233,7 @@ def main() -> None:
                       f"best {result['best']:.4f}, {result['complete']}/{result['trials']} complete, reach {reach}, "
                       f"RSS {result['rss_mb']:.0f} MB{extra}", flush=True)
     print(f"load average after: {load_average()}\n")
-    if set(args.contenders) == set(CONTENDERS):
+    if any(c in TUNERS for c in args.contenders):
         print(table(runs, args.thresholds, args.rounds))
     if args.json:
         args.json.write_text(json.dumps(runs, indent=1, default=str) + "\n")

@@ -48,7 +48,9 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.2) -> None:
 
 
 def wait_until_training(url: str, study_name: str, timeout: float = 60.0) -> None:
-    """Wait until a RUNNING trial has reported an epoch: all its parameters are suggested and stored.
+    """Wait until a RUNNING trial is training: all its parameters are suggested and stored (its `config`
+    attribute is written right after the last suggestion; its epochs' reports are written together, at
+    most every second, so they are no sign of an early epoch).
 
     Killing a worker before that would catch it half-way through suggesting, and a retried trial would
     rightly sample the parameters the killed one never had.
@@ -59,6 +61,6 @@ def wait_until_training(url: str, study_name: str, timeout: float = 60.0) -> Non
     def training() -> bool:
         study = optuna.load_study(study_name=study_name, storage=url)
         running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        return any(t.intermediate_values for t in running)
+        return any("config" in t.user_attrs for t in running)
 
     wait_for(training, timeout=timeout)

@@ -47,6 +47,7 @@ batch_size = 32
 [search]
 optimizer = "sgd"
 eps0 = {{ low = {low}, high = {high}, log = true }}
+init_scale = 1.0            # no probe: these tests are about faults, not the search
 """
 
 

@@ -49,6 +49,7 @@ batch_size = 64
 [search]
 optimizer = "sgd"
 eps0 = {{ low = 1e-3, high = 0.1, log = true }}
+init_scale = 1.0            # no probe: these tests are about faults, not the search
 """
 
 # Takes the study's claim lock in a process of its own, says so, then pauses itself (SIGSTOP) or sleeps.
@@ -166,7 +167,7 @@ def test_delete_refuses_while_workers_run_and_with_force_stops_them_and_leaves_n
 
 @pytest.mark.postgres
 def test_a_worker_whose_trial_was_failed_while_it_was_paused_says_so_and_goes_on(pg_url, tmp_path):
-    create(pg_url, tmp_path, "paused", n_trials=4, epochs=400)
+    create(pg_url, tmp_path, "paused", n_trials=4, epochs=2000)  # trials of seconds: the study outlasts the pause
     args = ("--heartbeat-interval", "1", "--grace-period", "3")
     sleeper = start_worker(pg_url, "paused", *args)
     wait_until_training(pg_url, "paused")

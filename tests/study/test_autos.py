@@ -202,7 +202,7 @@ def test_resolve_auto_anchors_the_ranges() -> None:
 
 
 def test_resolve_auto_leaves_concrete_values_alone() -> None:
-    s = parse_spec(MINIMAL)
+    s = parse_spec(MINIMAL + "[search]\neps0 = 0.1\ninit_scale = 1.0\n")
     assert resolve_auto(s, init_scale_guess=[1.0, 1.0], eps0_anchors={"sgd": 0.1}) is s
 
 

@@ -26,6 +26,7 @@ batch_size = 1
 [search]
 optimizer = "sgd"
 eps0 = 0.01
+init_scale = 1.0
 """
 
 

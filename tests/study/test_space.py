@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from tuner.errors import SpecError
 from tuner.optim import HYPERPARAMETERS
 from tuner.study import TrialConfig, load_spec, parse_spec, suggest, trial_seed
-from tuner.study.autos import has_auto
+from tuner.study.autos import has_auto, resolve_auto
 from tuner.study.space import make_pruner, make_sampler
 from tuner.study.spec import OPTIONAL_HPARAMS
 
@@ -61,7 +61,7 @@ def test_fixed_trial() -> None:
 
 def test_an_anchored_eps0_is_a_factor_of_the_optimizers_anchor() -> None:
     spec = parse_spec(MINIMAL + '[search]\noptimizer = ["sgd", "adam"]\n'
-                                'eps0 = { anchor = { sgd = 0.1, adam = 0.002 }, low = 0.1, high = 10 }\n')
+                                'eps0 = { anchor = { sgd = 0.1, adam = 0.002 }, low = 0.1, high = 10 }\ninit_scale = 1.0\n')
     config = suggest(optuna.trial.FixedTrial({"optimizer": "adam", "eps0_factor": 3.0, "init_scale": 1.0}), spec)
     assert config.hparams["eps0"] == pytest.approx(0.006) and config.params["eps0"] == pytest.approx(0.006)
     assert config.params["eps0_factor"] == 3.0 and config.hparams["eps_tau"] == pytest.approx(0.00006)
@@ -82,7 +82,8 @@ def test_an_equal_share_takes_the_queued_optimizer_and_prefixes_every_name() -> 
 
 
 def test_fixed_values_are_recorded_not_suggested() -> None:
-    spec = parse_spec(MINIMAL + '[search]\noptimizer = "momentum"\neps0 = 0.05\nalpha = 0.8\ninit = "he"\n')
+    spec = parse_spec(MINIMAL + '[search]\noptimizer = "momentum"\neps0 = 0.05\nalpha = 0.8\ninit = "he"\n'
+                      "init_scale = 1.0\n")
     study = _random_study()
     trial = study.ask()
     config = suggest(trial, spec)
@@ -149,7 +150,7 @@ def test_init_scale_parameter_names(init_scale: str, shared: str, names: list[st
 
 
 def test_integer_range_is_suggested_as_an_integer() -> None:
-    spec = parse_spec(MINIMAL + '[search]\noptimizer = "sgd"\ninit_scale = { low = 1, high = 4, step = 1 }\n'
+    spec = parse_spec(MINIMAL + '[search]\noptimizer = "sgd"\neps0 = 0.1\ninit_scale = { low = 1, high = 4, step = 1 }\n'
                       "init_scale_shared = true\n")
     trial = _random_study().ask()
     suggest(trial, spec)
@@ -172,6 +173,7 @@ def test_suggestions_stay_inside_their_range(name: str, a: float, b: float, log:
         f'[search]\noptimizer = "{optimizer}"\n'
         f"{name} = {{ low = {low!r}, high = {high!r}, log = {str(log).lower()} }}\n"
         "init_scale_shared = true\n"
+        + "".join(f"{other} = 0.1\n" for other in ("eps0", "init_scale") if other != name)
     )
     spec = parse_spec(text)
     trial = _random_study(seed).ask()
@@ -230,7 +232,8 @@ def test_tpe_proposes_random_points_until_the_startup_trials_are_done() -> None:
 
 
 def test_samplers_are_seeded() -> None:
-    spec = parse_spec(MINIMAL + '[study]\nsampler = "random"\nseed = 3\n')
+    spec = parse_spec(MINIMAL + '[study]\nsampler = "random"\nseed = 3\n[search]\neps0 = { low = 1e-4, high = 1.0 }\n'
+                      "init_scale = 1.0\n")
 
     def first_rates() -> list[float]:
         study = optuna.create_study(sampler=make_sampler(spec))
@@ -303,6 +306,9 @@ def test_trial_seed() -> None:
 @pytest.mark.parametrize("name", ["digits-mlp", "mnist1d-mlp", "deep-tanh"])
 def test_example_specs_suggest(name: str) -> None:
     spec = load_spec(Path(__file__).resolve().parents[2] / "studies" / f"{name}.toml")
+    assert has_auto(spec)  # the shipped specs anchor the search on the probes: resolved here with stand-ins
+    spec = resolve_auto(spec, init_scale_guess=[1.0] * spec.model.n_layers,
+                        eps0_anchors=dict.fromkeys(spec.search.optimizers, 0.01))
     study = optuna.create_study(sampler=make_sampler(spec), pruner=make_pruner(spec), direction=spec.study.direction)
     study.optimize(lambda t: suggest(t, spec).hparams["eps0"], n_trials=3)
     assert len(study.trials[0].params) >= 3

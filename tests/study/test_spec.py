@@ -45,10 +45,16 @@ def test_defaults_of_a_minimal_spec() -> None:
     assert spec.search.optimizer == Choice(
         ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "rmsprop_nesterov", "adam")
     )
-    assert spec.search.eps0 == Range(1e-4, 1.0, log=True)
+    assert spec.search.eps0 == AUTO and spec.search.init_scale == AUTO  # the probes anchor the search
     assert spec.search.alpha is None
     assert spec.search.eps_tau_ratio == Fixed(0.01)
-    assert spec.search.init_scale == Fixed(1.0)
+
+
+def test_init_scale_under_a_choice_of_schemes_defaults_to_one() -> None:
+    # each scheme's multipliers would need a guess of their own: "auto" refuses a choice, so 1 is the default
+    spec = parse_spec(MINIMAL + '[search]\ninit = ["he", "lecun"]\n')
+    assert spec.search.init_scale == Fixed(1.0) and spec.search.eps0 == AUTO
+    assert parse_spec(MINIMAL + '[search]\ninit = "lecun"\n').search.init_scale == AUTO
 
 
 def test_value_forms() -> None:

@@ -109,6 +109,11 @@ def check_probe_data(data: Dataset, batch_size: int) -> None:
             )
 
 
+def probe_batch_size(spec: StudySpec, data: Dataset) -> int:
+    """The spec's batch size, or the whole training set when that is smaller (as training takes it)."""
+    return min(spec.train.batch_size, len(data.x_train))
+
+
 def training_batch(data: Dataset, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """One minibatch of the training set, drawn without replacement by `rng`."""
     check_probe_data(data, batch_size)
@@ -171,7 +176,7 @@ def optimizer_hparams(spec: StudySpec, optimizer: str) -> dict[str, float]:
 def guess_record(spec: StudySpec, data: Dataset, *, batch_size: int | None = None, seed: int | None = None) -> dict:
     """Run the init-scale guess on the spec's network and one training batch; its JSON-able record."""
     seed = spec.study.seed if seed is None else seed
-    batch_size = spec.train.batch_size if batch_size is None else batch_size
+    batch_size = probe_batch_size(spec, data) if batch_size is None else batch_size
     rng = np.random.default_rng(seed)
     x, y = training_batch(data, batch_size, rng)
     model = probe_model(spec, data, (1.0,) * spec.model.n_layers, rng)
@@ -219,7 +224,7 @@ def spec_lr_probe(spec: StudySpec, data: Dataset, optimizer: str, *, scales: tup
 def lr_record(spec: StudySpec, data: Dataset, *, scales: tuple[float, ...], seed: int | None = None) -> dict:
     """Run the learning-rate probe of every optimizer of the spec; each result gets the eps0 range it sets."""
     seed = spec.study.seed if seed is None else seed
-    batch_size = spec.train.batch_size
+    batch_size = probe_batch_size(spec, data)
     check_probe_data(data, batch_size)
     repeats, steps = probe_plan(spec, data)
     results = {}

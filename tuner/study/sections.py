@@ -40,6 +40,7 @@ from tuner.study.limits import (
     name_problem,
 )
 from tuner.study.params import (
+    AUTO,
     RULES,
     Choice,
     Fixed,
@@ -187,7 +188,7 @@ class SearchSection(_Section):
     """`[search]`: the search space. `None` for alpha, rho, rho1, rho2, delta = the optimizer's default."""
 
     optimizer: _param("optimizer") = Choice(OPTIMIZERS)
-    eps0: _param("eps0") = Range(1e-4, 1.0, log=True)
+    eps0: _param("eps0") = AUTO
     alpha: _param("alpha") = None
     rho: _param("rho") = None
     rho1: _param("rho1") = None
@@ -196,8 +197,18 @@ class SearchSection(_Section):
     eps_tau_ratio: _param("eps_tau_ratio") = Fixed(0.01)
     tau_fraction: _param("tau_fraction") = Fixed(1.0)
     init: _param("init") = Fixed("he")
-    init_scale: _param("init_scale") = Fixed(1.0)
+    init_scale: _param("init_scale") = AUTO
     init_scale_shared: Bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _scale_of_a_choice_of_schemes(cls, data: Any) -> Any:
+        """eps0 and init_scale default to "auto" (the probes anchor the search: bench/RESULTS.md,
+        "Heuristic vs search"), except init_scale under a choice of init schemes, whose multipliers would
+        each need their own guess: there it defaults to 1."""
+        if isinstance(data, dict) and "init_scale" not in data and isinstance(data.get("init"), list | tuple):
+            data = {**data, "init_scale": 1.0}
+        return data
 
     @field_validator("optimizer", "eps0", "eps_tau_ratio", "tau_fraction", "init", "init_scale")
     @classmethod
