@@ -26,7 +26,7 @@ import warnings
 
 import numpy as np
 import optuna
-from heuristic_vs_search import DEFAULT_WIDE_EPS0, WIDE_EPS0
+from heuristic_vs_search import DEFAULT_WIDE_EPS0, WIDE_EPS0, WIDE_INIT
 
 from tuner.nn.data import Dataset
 from tuner.optim import HYPERPARAMETERS
@@ -64,7 +64,7 @@ def suggest_arm(trial: optuna.Trial, spec: StudySpec, arm: str, guess: list[floa
             p[name] = trial.suggest_float(name, param.low, param.high, log=param.log) if isinstance(param, Range) else param.value
     if arm == "wide":  # the spec's ranges, or where it says "auto" the ranges the shipped specs had before
         eps0 = search.eps0 if isinstance(search.eps0, Range) else Range(*WIDE_EPS0.get(spec.study.name, DEFAULT_WIDE_EPS0))
-        scale = search.init_scale if isinstance(search.init_scale, Range) else Range(0.25, 4.0, log=True)
+        scale = search.init_scale if isinstance(search.init_scale, Range) else Range(*WIDE_INIT, log=True)
         p["eps0"] = trial.suggest_float("eps0", eps0.low, eps0.high, log=True)
         for i in range(n_layers):
             p[f"init_scale_{i}"] = trial.suggest_float(f"init_scale_{i}", scale.low, scale.high, log=True)

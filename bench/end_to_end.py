@@ -11,7 +11,7 @@ MKL_NUM_THREADS = 1), on a fresh storage of its own (a new SQLite file, or a new
 - tuner: `python -m tuner run SPEC --n-trials N --storage URL --threads 1`, the quick start as the README
   gives it: the wall time includes the interpreter's start, imports, migrations and the final summary.
   Its spec searches the peers' space: where the shipped spec says `"auto"`, the wide range a user writes
-  without probes (`WIDE`, the shipped specs' ranges before `"auto"` became their default).
+  without probes (`wide_ranges`: the shipped specs' ranges before `"auto"` became their default).
 - tuner-auto: the same command on the shipped spec itself, `"auto"` included: its probes run at the
   study's creation (inside the wall time) and anchor its search; the peers cannot do this.
 - optuna+torch and optuna+sklearn: `python bench/peers.py PEER PLAN URL`, plain Optuna on its own
@@ -45,6 +45,7 @@ import uuid
 from pathlib import Path
 
 import optuna
+from heuristic_vs_search import DEFAULT_WIDE_EPS0, WIDE_EPS0, WIDE_INIT
 from machine import blas_summary, load_average
 from scratch_db import create_database, drop_database
 
@@ -55,9 +56,13 @@ from tuner.study.spec import StudySpec, load_spec
 BENCH = Path(__file__).resolve().parent
 CONTENDERS = ("tuner", "tuner-auto", "optuna+torch", "optuna+sklearn")
 TUNERS = ("tuner", "tuner-auto")
-# The ranges of the shipped specs before "auto" became their default: what a user writes without probes.
-WIDE = {"eps0": {"low": 1e-4, "high": 1.0, "log": True}, "init_scale": {"low": 0.25, "high": 4.0, "log": True}}
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def wide_ranges(spec: StudySpec) -> dict[str, tuple[float, float]]:
+    """What a user writes without probes where the spec says "auto": the shipped specs' ranges before "auto"
+    became their default, as the heuristic-vs-search benchmark's wide arm searches them."""
+    return {"eps0": WIDE_EPS0.get(spec.study.name, DEFAULT_WIDE_EPS0), "init_scale": WIDE_INIT}
 
 
 def peer_plan(spec: StudySpec, n_trials: int) -> dict:
@@ -70,7 +75,8 @@ def peer_plan(spec: StudySpec, n_trials: int) -> dict:
     for name in ("eps0", "alpha", "rho", "rho1", "rho2", "init_scale"):
         param = getattr(search, name)
         if isinstance(param, Auto):  # the peers have no probes: the wide range a user would write
-            space[name] = WIDE[name]
+            low, high = wide_ranges(spec)[name]
+            space[name] = {"low": low, "high": high, "log": True}
         elif param is not None:
             ranged = hasattr(param, "low")
             space[name] = {"low": param.low, "high": param.high, "log": param.log} if ranged else param.value
@@ -95,12 +101,11 @@ def fresh_storage(kind: str, workdir: Path) -> str:
 
 
 def wide_spec(spec_path: Path, workdir: Path) -> Path:
-    """The spec with `"auto"` replaced by the peers' wide ranges (`WIDE`), as a file: "tuner" searches the
-    peers' space, "tuner-auto" the shipped spec's."""
+    """The spec with `"auto"` replaced by the peers' wide ranges (`wide_ranges`), as a file: "tuner" searches
+    the peers' space, "tuner-auto" the shipped spec's."""
     text = spec_path.read_text()
-    for name, r in WIDE.items():
-        text = re.sub(rf'(?m)^{name}\s*=\s*"auto"', f'{name} = {{ low = {r["low"]}, high = {r["high"]}, log = true }}',
-                      text)
+    for name, (low, high) in wide_ranges(load_spec(spec_path)).items():
+        text = re.sub(rf'(?m)^{name}\s*=\s*"auto"', f'{name} = {{ low = {low}, high = {high}, log = true }}', text)
     path = workdir / spec_path.name
     path.write_text(text)
     return path

@@ -47,6 +47,7 @@ from tuner.study.warm_start import warm_start_trials
 
 WIDE_EPS0 = {"digits-mlp": (1e-4, 1.0), "mnist1d-mlp": (1e-4, 0.5), "deep-tanh": (1e-4, 0.3)}  # the specs' ranges
 DEFAULT_WIDE_EPS0 = (1e-4, 1.0)
+WIDE_INIT = (0.25, 4.0)  # every layer's init_scale in the wide arm (log)
 CHECKPOINTS = (1, 5, 10, 20, 40)
 
 
@@ -169,7 +170,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--trials", type=int, default=40)
     parser.add_argument("--epochs", type=int, default=None, help="override train.epochs (default: the spec's)")
-    parser.add_argument("--wide-init", type=float, nargs=2, default=(0.25, 4.0), metavar=("LOW", "HIGH"))
+    parser.add_argument("--wide-init", type=float, nargs=2, default=WIDE_INIT, metavar=("LOW", "HIGH"))
     parser.add_argument("--json", type=Path, default=None, help="write every trial here")
     parser.add_argument("--summarise", type=Path, nargs="*", default=None, help="print tables from saved JSON")
     args = parser.parse_args()

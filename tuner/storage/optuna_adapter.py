@@ -13,11 +13,10 @@ not leave a new schema behind.
 
 from __future__ import annotations
 
+import copy as _copy
 import datetime as dt
 import time
 import warnings
-from copy import deepcopy
-from copy import deepcopy as _deepcopy
 from typing import Any
 
 import optuna
@@ -116,7 +115,7 @@ class _RetryCopy(optuna.storages.RetryHeartbeatStaleTrialCallback):
     SIGTERM" as its reason."""
 
     def __call__(self, study: optuna.Study, trial: FrozenTrial) -> None:
-        copy = deepcopy(trial)
+        copy = _copy.deepcopy(trial)
         copy.user_attrs = {k: v for k, v in trial.user_attrs.items() if k not in OUTCOME_ATTRS}
         super().__call__(study, copy)
 
@@ -247,7 +246,6 @@ def ask_quietly(study: optuna.Study) -> optuna.Trial:
         return study.ask()
 
 
-
 class EpochReports:
     """One trial's per-epoch reports and pruning decisions without a database round trip per epoch.
 
@@ -275,6 +273,7 @@ class EpochReports:
         local = isinstance(trial, optuna.Trial) and isinstance(
             pruner, optuna.pruners.NopPruner | optuna.pruners.PercentilePruner)
         self._local, self._study, self._pruner = local, study, pruner
+        self._prunes = local and not isinstance(pruner, optuna.pruners.NopPruner)  # NopPruner: nothing to read
         self._flush_every, self._refresh_every = flush_every, refresh_every
         self._values: dict[int, float] = {}
         self._pending: dict[int, float] = {}
@@ -298,7 +297,7 @@ class EpochReports:
         now = time.monotonic()
         if now - self._flushed_at >= self._flush_every:
             self.flush()
-        if isinstance(self._pruner, optuna.pruners.NopPruner):
+        if not self._prunes:
             return False
         if self._finished is None or now - self._read_at >= self._refresh_every:
             self._finished = self._study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -339,4 +338,4 @@ class _FinishedTrials:
 
     def get_trials(self, deepcopy: bool = True, states: Any = None) -> list[FrozenTrial]:
         trials = [t for t in self._finished if states is None or t.state in states]
-        return [_deepcopy(t) for t in trials] if deepcopy else trials
+        return [_copy.deepcopy(t) for t in trials] if deepcopy else trials

@@ -45,7 +45,6 @@ from tuner.study.params import (
     Choice,
     Fixed,
     Param,
-    Range,
     dump_param,
     fail,
     known_names,

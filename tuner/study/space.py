@@ -30,6 +30,8 @@ from tuner.study.params import Anchored, Auto, Choice, Fixed, Param, PerLayer, R
 from tuner.study.share import SHARE_ATTR
 from tuner.study.spec import OPTIONAL_HPARAMS, StudySpec
 
+DEFAULT_STARTUP_TRIALS = 10  # TPE's random start-up when the spec gives no n_startup_trials
+
 
 @dataclass(frozen=True)
 class TrialConfig:
@@ -137,7 +139,7 @@ def make_sampler(spec: StudySpec, *, seed: int | None = None) -> optuna.samplers
             multivariate=True,
             group=True,
             constant_liar=True,
-            n_startup_trials=10 if startup is None else startup,
+            n_startup_trials=DEFAULT_STARTUP_TRIALS if startup is None else startup,
         )
 
 

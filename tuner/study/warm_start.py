@@ -13,8 +13,10 @@ same picks at `eps0_factor` = 0.3 and then 3, every optimizer in turn: the best 
 within about half a decade of the suggestion on most of the measured problems, and not in the same
 direction on all, so those start-up trials are spent along the axis the probe is least sure of instead
 of at random (measured: bench/RESULTS.md, "Heuristic vs search"). These further picks never make the
-queue longer than the start-up phase the spec asked for, nor than the study's total. With `optimizer_share = "equal"` each trial carries its optimizer (`tuner.study.share`)
-and its names under the optimizer's prefix. Values are clipped into the searched ranges; parameters left
+queue longer than the start-up phase the spec asked for, nor than the study's total.
+
+With `optimizer_share = "equal"` each trial carries its optimizer (`tuner.study.share`) and its names
+under the optimizer's prefix. Values are clipped into the searched ranges; parameters left
 out are sampled as usual.
 """
 
@@ -28,11 +30,11 @@ from tuner.optim import HYPERPARAMETERS
 from tuner.optim import make as make_optimizer
 from tuner.study.params import Anchored, Choice, PerLayer, Range
 from tuner.study.share import SHARE_ATTR
+from tuner.study.space import DEFAULT_STARTUP_TRIALS
 from tuner.study.spec import OPTIONAL_HPARAMS, StudySpec
 
 WARM_START_ATTR = "warm_start"  # user attribute marking a queued probe pick
 RATE_STEPS = (0.3, 3.0)  # the eps0 factors of the further picks, after the suggestions themselves
-DEFAULT_STARTUP = 10  # the sampler's start-up trials when the spec does not say (`make_sampler`)
 
 
 def warm_start_trials(spec: StudySpec, init_rec: dict | None, lr_rec: dict | None) -> list[tuple[dict, dict]]:
@@ -48,14 +50,13 @@ def warm_start_trials(spec: StudySpec, init_rec: dict | None, lr_rec: dict | Non
                      probed=lr_rec is not None) for optimizer in optimizers]
     if lr_rec is None or not isinstance(spec.search.eps0, Anchored):
         return trials
-    startup = DEFAULT_STARTUP if spec.study.n_startup_trials is None else spec.study.n_startup_trials
+    startup = DEFAULT_STARTUP_TRIALS if spec.study.n_startup_trials is None else spec.study.n_startup_trials
     startup = min(startup, spec.study.n_trials)
     for factor, optimizer in itertools.product(RATE_STEPS, optimizers):
         if len(trials) >= startup:
             break
-        params = _picks(spec, optimizer, init_rec, probed=True)
-        params["eps0_factor"] = _clip(factor, Range(spec.search.eps0.low, spec.search.eps0.high, log=True))
-        trials.append(_trial(spec, optimizer, params, equal, probed=True))
+        trials.append(_trial(spec, optimizer, _picks(spec, optimizer, init_rec, probed=True, factor=factor), equal,
+                             probed=True))
     return trials
 
 
@@ -71,8 +72,9 @@ def _trial(spec: StudySpec, optimizer: str, params: dict[str, Any], equal: bool,
     return params, attrs
 
 
-def _picks(spec: StudySpec, optimizer: str, init_rec: dict | None, *, probed: bool) -> dict[str, Any]:
-    """The plain-named parameters of one optimizer's warm start."""
+def _picks(spec: StudySpec, optimizer: str, init_rec: dict | None, *, probed: bool,
+           factor: float = 1.0) -> dict[str, Any]:
+    """The plain-named parameters of one optimizer's warm start, eps0 at `factor` times its suggestion."""
     search, params = spec.search, {}
     if init_rec is not None:
         guess = [float(g) for g in init_rec["multipliers"]]
@@ -82,7 +84,7 @@ def _picks(spec: StudySpec, optimizer: str, init_rec: dict | None, *, probed: bo
         else:
             params["init_scale"] = _clip(math.exp(sum(math.log(g) for g in guess) / len(guess)), search.init_scale)
     if probed and isinstance(search.eps0, Anchored):
-        params["eps0_factor"] = _clip(1.0, Range(search.eps0.low, search.eps0.high, log=True))
+        params["eps0_factor"] = _clip(factor, Range(search.eps0.low, search.eps0.high, log=True))
         defaults = make_optimizer(optimizer)
         for name in OPTIONAL_HPARAMS:
             param = getattr(search, name)
