@@ -326,7 +326,9 @@ def test_killing_the_jobs_parent_stops_its_children_cleanly(sqlite_url, tmp_path
 
 def test_a_child_killed_by_a_signal_makes_the_jobs_parent_fail(sqlite_url, tmp_path):
     create(sqlite_url, tmp_path, "child", n_trials=4, epochs=200)
-    parent = start_worker(sqlite_url, "child", "--jobs", "2", "--quiet")
+    # a short grace period: the surviving child retries the killed one's trial in seconds, not a minute
+    parent = start_worker(sqlite_url, "child", "--jobs", "2", "--quiet", "--heartbeat-interval", "1",
+                          "--grace-period", "3")
     wait_for(lambda: len(list_workers(make_engine(sqlite_url), "child")) == 2, timeout=60)
     os.kill(_children(parent.pid)[0], signal.SIGKILL)
     code, _ = finish(parent, timeout=300)
