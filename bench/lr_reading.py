@@ -2,7 +2,7 @@
 
 For a spec and `--seeds` study seeds, the probe as `"auto"` runs it (the init-scale guess, the spec's
 probe batch and fixed hyperparameters, `tuner.study.autos.spec_lr_probe`) but with `--sweeps` sweeps of
-100 steps per optimizer, whatever the study's budget allows. The sweeps are then read offline in several
+`--steps` (100) steps per optimizer, whatever the study's budget allows. The sweeps are then read offline in several
 ways, each on the first R of them (R = 1, 3 and all):
 
   median    the probe's reading: each sweep's edge (centred mean, the loss RISE above its minimum), the
@@ -37,7 +37,7 @@ from tuner.study.spec import load_spec
 RISES = (0.05, 0.1, 0.2)
 
 
-def record(path: str, seeds: int, sweeps: int) -> dict:
+def record(path: str, seeds: int, sweeps: int, steps: int) -> dict:
     """{seed: {optimizer: {"rates": [...], "losses": [[...] per sweep]}}} (a non-finite loss as None)."""
     base = load_spec(path)
     out: dict = {}
@@ -48,7 +48,8 @@ def record(path: str, seeds: int, sweeps: int) -> dict:
         scales = probe_scales(spec, data, batch_size=batch, seed=seed)
         out[str(seed)] = {}
         for optimizer in spec.search.optimizers:
-            result = spec_lr_probe(spec, data, optimizer, scales=scales, batch_size=batch, seed=seed, repeats=sweeps)
+            result = spec_lr_probe(spec, data, optimizer, scales=scales, batch_size=batch, seed=seed, repeats=sweeps,
+                                    steps=steps)
             out[str(seed)][optimizer] = {"rates": list(result.rates), "losses": [s.to_dict()["losses"] for s in result.sweeps]}
         print(f"seed {seed}: recorded", flush=True)
     return out
@@ -116,6 +117,7 @@ def main() -> None:
     parser.add_argument("spec", nargs="?")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--sweeps", type=int, default=6)
+    parser.add_argument("--steps", type=int, default=100, help="steps per sweep")
     parser.add_argument("--json", help="save the recorded sweeps here")
     parser.add_argument("--load", help="read sweeps saved by --json instead of recording")
     args = parser.parse_args()
@@ -126,7 +128,7 @@ def main() -> None:
     else:
         if not args.spec:
             parser.error("give a spec, or --load")
-        recorded = record(args.spec, args.seeds, args.sweeps)
+        recorded = record(args.spec, args.seeds, args.sweeps, args.steps)
         if args.json:
             with open(args.json, "w") as f:
                 json.dump(recorded, f)
