@@ -14,9 +14,22 @@ Mean squared error over all m·n elements, the convention of `torch.nn.MSELoss()
 
 `grad_out`, when given, is a caller-owned array of the outputs' shape that receives the gradient, so the
 training loop allocates nothing large per minibatch. The loss is accumulated in float64.
+
+Speed: on the small nets the loss costs calls, not arithmetic (m x C is 64 x 10 for the digits net), so
+the cross-entropy kernel makes as few NumPy calls as it can, each into arrays kept per batch size
+(`SoftmaxScratch`): the row maxima are reduced into a preallocated column, the row sums are one BLAS
+product with a vector of ones (0.6 µs against 2.3 µs for `sum(axis=1)` at 64 x 10), each row's loss
+log Σ_j − z_{i,y_i} is formed in the model's dtype and only their sum is taken in float64 (one reduction
+instead of two), and the softmax is normalised by one division by m·Σ_j (two calls fewer than a
+reciprocal and a product). float32, one BLAS thread, best of 7: 18 -> 15 µs a call at 64 x 10, 31 -> 25 µs
+at 128 x 10. Shifting by the global max instead of each row's (one cheap reduction, with a fall-back when
+a row's sum underflows) was tried and dropped: ~2 µs more saved, for a loss that loses precision as the
+rows' maxima spread apart.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -58,24 +71,48 @@ def softmax_cross_entropy(
     return _softmax_cross_entropy(logits, labels, grad_out)
 
 
+@dataclass(frozen=True)
+class SoftmaxScratch:
+    """What the cross-entropy kernel needs besides its output, for m rows and C classes: `rows`
+    (0 .. m−1, the row index of the labels' picks), `column` (m x 1: the row maxima, then m times the row
+    sums), `sums` (the same memory as m entries, for the products that need a 1-D output), `losses` (m:
+    each row's loss) and `ones` (C)."""
+
+    rows: np.ndarray
+    column: np.ndarray
+    sums: np.ndarray
+    losses: np.ndarray
+    ones: np.ndarray
+
+
+def softmax_scratch(batch: int, n_classes: int, dtype: np.dtype) -> SoftmaxScratch:
+    column = np.empty((batch, 1), dtype=dtype)
+    return SoftmaxScratch(np.arange(batch), column, column.reshape(batch), np.empty(batch, dtype=dtype),
+                          np.ones(n_classes, dtype=dtype))
+
+
 def _softmax_cross_entropy(
-    logits: np.ndarray, labels: np.ndarray, grad: np.ndarray, rows: np.ndarray | None = None
+    logits: np.ndarray, labels: np.ndarray, grad: np.ndarray, scratch: SoftmaxScratch | None = None
 ) -> tuple[float, np.ndarray]:
     """The unchecked kernel: `labels` already valid, `grad` of the logits' shape and a float dtype.
 
-    `rows` is `np.arange(m)`, passed in by callers that keep one per batch size.
+    `scratch` (of `grad`'s dtype and the logits' shape) is passed in by callers that keep one per batch
+    size; see the module docstring for the speed notes.
     """
     m = logits.shape[0]
-    if rows is None:
-        rows = np.arange(m)
-    np.subtract(logits, logits.max(axis=1, keepdims=True), out=grad)  # shifted: every row's max is 0
+    if scratch is None:
+        scratch = softmax_scratch(m, logits.shape[1], grad.dtype)
+    rows, column, sums, losses = scratch.rows, scratch.column, scratch.sums, scratch.losses
+    np.maximum.reduce(logits, axis=1, out=sums)
+    np.subtract(logits, column, out=grad)  # shifted: every row's max is 0
     picked = grad[rows, labels]
     np.exp(grad, out=grad)
-    sums = grad.sum(axis=1, keepdims=True)  # in [1, C]: the max term is exp(0) = 1
-    loss = (float(np.log(sums, dtype=np.float64).sum()) - float(picked.sum(dtype=np.float64))) / m
+    np.dot(grad, scratch.ones, out=sums)  # in [1, C]: the max term is exp(0) = 1
+    np.log(sums, out=losses)
+    losses -= picked
+    loss = float(losses.sum(dtype=np.float64)) / m
     np.multiply(sums, m, out=sums)
-    np.reciprocal(sums, out=sums)
-    np.multiply(grad, sums, out=grad)  # softmax / m
+    np.divide(grad, column, out=grad)  # softmax / m
     grad[rows, labels] -= grad.dtype.type(1.0 / m)
     return loss, grad
 
