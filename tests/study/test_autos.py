@@ -139,6 +139,13 @@ def test_the_queue_never_outgrows_the_samplers_start_up(two_optimizers, startup,
     assert [(p["optimizer"], p["eps0_factor"]) for p, _ in trials] == expected
 
 
+def test_a_study_with_fewer_trials_than_optimizers_queues_no_more_than_it_runs(two_optimizers):
+    resolved, init_rec, lr_rec = two_optimizers
+    resolved = resolved.model_copy(update={"study": resolved.study.model_copy(update={"n_trials": 1})})
+    trials = warm_start_trials(resolved, init_rec, lr_rec)
+    assert [(p["optimizer"], p["eps0_factor"]) for p, _ in trials] == [("sgd", 1.0)]  # "adam" would wait forever
+
+
 def test_the_warm_start_fixes_searched_hyperparameters_at_the_default_the_probe_used(digits):
     resolved, init_rec, lr_rec = resolve_spec_autos(spec('["momentum", "sgd"]'), digits)
     (momentum, _), (sgd, _), *_ = warm_start_trials(resolved, init_rec, lr_rec)

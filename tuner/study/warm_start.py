@@ -13,7 +13,9 @@ same picks at `eps0_factor` = 0.3 and then 3, every optimizer in turn: the best 
 within about half a decade of the suggestion on most of the measured problems, and not in the same
 direction on all, so those start-up trials are spent along the axis the probe is least sure of instead
 of at random (measured: bench/RESULTS.md, "Heuristic vs search"). These further picks never make the
-queue longer than the start-up phase the spec asked for, nor than the study's total.
+queue longer than the start-up phase the spec asked for, nor than the study's total; nor do the first
+picks, when a study has fewer trials than optimizers (the optimizers listed last get none: a queued trial
+the study never runs would stay waiting in the storage).
 
 With `optimizer_share = "equal"` each trial carries its optimizer (`tuner.study.share`) and its names
 under the optimizer's prefix. Values are clipped into the searched ranges; parameters left
@@ -48,8 +50,8 @@ def warm_start_trials(spec: StudySpec, init_rec: dict | None, lr_rec: dict | Non
     optimizers = spec.search.optimizers if equal or lr_rec is not None else spec.search.optimizers[:1]
     trials = [_trial(spec, optimizer, _picks(spec, optimizer, init_rec, probed=lr_rec is not None), equal,
                      probed=lr_rec is not None) for optimizer in optimizers]
-    if lr_rec is None or not isinstance(spec.search.eps0, Anchored):
-        return trials
+    if len(trials) >= spec.study.n_trials or lr_rec is None or not isinstance(spec.search.eps0, Anchored):
+        return trials[: spec.study.n_trials]  # a queued trial past the study's total would wait forever
     startup = DEFAULT_STARTUP_TRIALS if spec.study.n_startup_trials is None else spec.study.n_startup_trials
     startup = min(startup, spec.study.n_trials)
     for factor, optimizer in itertools.product(RATE_STEPS, optimizers):
