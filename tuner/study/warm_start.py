@@ -48,10 +48,11 @@ def warm_start_trials(spec: StudySpec, init_rec: dict | None, lr_rec: dict | Non
         return []
     equal = spec.study.optimizer_share == "equal"
     optimizers = spec.search.optimizers if equal or lr_rec is not None else spec.search.optimizers[:1]
+    optimizers = optimizers[: spec.study.n_trials]  # a queued trial past the study's total would wait forever
     trials = [_trial(spec, optimizer, _picks(spec, optimizer, init_rec, probed=lr_rec is not None), equal,
                      probed=lr_rec is not None) for optimizer in optimizers]
-    if len(trials) >= spec.study.n_trials or lr_rec is None or not isinstance(spec.search.eps0, Anchored):
-        return trials[: spec.study.n_trials]  # a queued trial past the study's total would wait forever
+    if lr_rec is None or not isinstance(spec.search.eps0, Anchored):
+        return trials
     startup = DEFAULT_STARTUP_TRIALS if spec.study.n_startup_trials is None else spec.study.n_startup_trials
     startup = min(startup, spec.study.n_trials)
     for factor, optimizer in itertools.product(RATE_STEPS, optimizers):
