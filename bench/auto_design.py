@@ -43,12 +43,12 @@ FACTORS = {"A1": (0.1, 10.0), "A2": (0.1, 10.0), "A4": (1 / 30, 10.0)}
 
 def probes(spec: StudySpec, data: Dataset) -> tuple[list[float], dict[str, float]]:
     guess = guess_record(spec, data)["multipliers"]
-    repeats, steps = probe_plan(spec, data)
+    repeats, steps, budget = probe_plan(spec, data)
     suggestions = {}
     for i, name in enumerate(spec.search.optimizers):
         result = lr_probe(lambda g: probe_model(spec, data, tuple(guess), g), name, data,
                           hparams=optimizer_hparams(spec, name), steps=steps, repeats=repeats,
-                          batch_size=spec.train.batch_size, rng=np.random.default_rng([spec.study.seed, i]))
+                          budget=budget, batch_size=spec.train.batch_size, rng=np.random.default_rng([spec.study.seed, i]))
         suggestions[name] = result.suggestion
     return guess, suggestions
 

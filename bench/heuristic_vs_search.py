@@ -14,7 +14,7 @@ objective (`make_objective`) in an in-memory Optuna study, no pruner and no time
 
 Reported per spec: the best value after 1, 5, 10, 20 and 40 trials (mean ± standard error over seeds),
 the trials auto needs to reach wide's 40-trial best (per seed and median), the probes' time as a share of
-the auto study's training time (the sum of its trials' durations), the probe plan (sweeps x steps per
+the auto study's training time (the sum of its trials' durations), the probe plan (sweeps and steps per
 optimizer) and the diverged (pruned) trials.
 
     OPENBLAS_NUM_THREADS=1 nice -n 5 python bench/heuristic_vs_search.py studies/deep-tanh.toml --seeds 5
@@ -94,7 +94,8 @@ def run_seed(base: StudySpec, seed: int, args: argparse.Namespace) -> dict:
     auto = run_study(resolved, data, args.trials, warm_start_trials(resolved, init_rec, lr_rec))
     return {
         "seed": seed, "wide": wide, "auto": auto, "probe_seconds": probe_seconds,
-        "plan": [lr_rec["repeats"], lr_rec["steps"]],
+        "plan": [lr_rec["steps"], lr_rec["budget"]],
+        "sweeps": {o: [r["repeats"], r["steps_run"]] for o, r in lr_rec["optimizers"].items()},
         "guess": init_rec["multipliers"],
         "suggestions": {o: r["suggestion"] for o, r in lr_rec["optimizers"].items()},
         "edges": {o: r["edge"] for o, r in lr_rec["optimizers"].items()},
@@ -119,6 +120,16 @@ def mean_se(xs: list[float]) -> tuple[float, float]:
     if not xs:
         return math.nan, math.nan
     return statistics.mean(xs), (statistics.stdev(xs) / math.sqrt(len(xs)) if len(xs) > 1 else 0.0)
+
+
+def sweeps_line(runs: list[dict]) -> str:
+    """The probes' sweeps per optimizer over the seeds (runs saved before sweeps were recorded: the plan)."""
+    if "sweeps" not in runs[0]:
+        return f"{runs[0]['plan'][0]} sweep(s) x {runs[0]['plan'][1]} steps per optimizer"
+    per = {o: [r["sweeps"][o] for r in runs] for o in runs[0]["sweeps"]}
+    return "sweeps (steps) per optimizer: " + ", ".join(
+        f"{o} {min(n for n, _ in v)}-{max(n for n, _ in v)} ({round(statistics.mean(k for _, k in v))})"
+        for o, v in per.items())
 
 
 def summarise(result: dict) -> str:
@@ -149,7 +160,7 @@ def summarise(result: dict) -> str:
         f"- trials auto needs to reach wide's {n}-trial best, per seed: {', '.join(shown)} "
         f"(median {median if median <= n else f'>{n}'})",
         f"- probes: {100 * statistics.mean(shares):.2f}% of the auto study's training time (mean; max "
-        f"{100 * max(shares):.2f}%), {runs[0]['plan'][0]} sweep(s) x {runs[0]['plan'][1]} steps per optimizer",
+        f"{100 * max(shares):.2f}%), {sweeps_line(runs)}",
         f"- diverged (pruned) trials: wide {diverged['wide']}, auto {diverged['auto']} of {n * len(runs)}",
         "- the probes' picks (trial 1 of auto): " + ", ".join(f"{v[0]:.4f}" for v in values["auto"]),
         "- suggested eps0 per seed: " + "; ".join(

@@ -77,10 +77,14 @@ def test_lr_table_probes_every_optimizer_of_the_spec(spec_file, tmp_path):
     path.write_text(Path(spec_file()).read_text().replace('optimizer = "sgd"', 'optimizer = ["sgd", "adam"]'))
     result = runner.invoke(app, ["probe", "lr", str(path), "--steps", "40", "--plot", str(tmp_path / "lr.png")])
     assert result.exit_code == 0, result.output
-    # the study's plan: 1.5% of 50 trials x 30 epochs x 23 steps over 2 optimizers = 259 steps each: 2 sweeps
-    assert "range test: 2 sweep(s) x 40 steps per optimizer" in result.output
     rows = [line for line in result.output.splitlines() if line.lstrip("│ ").startswith(("sgd ", "adam "))]
     assert len(rows) == 2 and " .. " in rows[0]
+    # the study's plan: 1.5% of 50 trials x 30 epochs x 23 steps over 2 optimizers = 259 steps each; a first
+    # sweep of 40 steps, then shorter ones while they fit: the table's "sweeps (steps)" column says how many
+    as_json = json.loads(runner.invoke(app, ["probe", "lr", str(path), "--steps", "40", "--json"]).output)
+    for name, result in as_json["optimizers"].items():
+        assert len(result["sweeps"]) >= 6 and result["steps_run"] <= 259
+        assert f"{len(result['sweeps'])} ({result['steps_run']})" in next(r for r in rows if name in r)
     assert (tmp_path / "lr-sgd.png").exists() and (tmp_path / "lr-adam.png").exists()
 
 

@@ -14,7 +14,17 @@ from tuner.nn.mlp import MLP
 from tuner.nn.train import train
 from tuner.optim import make
 from tuner.probe import lr_probe, plot
-from tuner.probe.lr import RISE, centred_mean, half_width, ramp, read_sweep, suggestion_divisor
+from tuner.probe.lr import (
+    LEAD_DECADES,
+    RISE,
+    centred_mean,
+    combine_edges,
+    half_width,
+    ramp,
+    read_sweep,
+    suggestion_divisor,
+    sweep_edge,
+)
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +124,40 @@ def test_reading_and_stop(sgd_result):
         assert sweep.smoothed[sweep.edge_index] > (1 + RISE) * sweep.smoothed[sweep.min_index]
         assert all(s <= (1 + RISE) * sweep.smoothed[sweep.min_index]
                    for s in sweep.smoothed[sweep.min_index : sweep.edge_index])
-    assert r.edge == pytest.approx(float(np.median(r.edges)))  # three sweeps: the middle one
+    assert r.edge == pytest.approx(combine_edges(list(r.edges)))
     assert r.note is None and r.fall > 0.5
+
+
+def test_later_sweeps_run_the_same_ramp_from_two_decades_below_the_first_edge(sgd_result):
+    r = sgd_result
+    first_edge = sweep_edge(r.rates, r.sweeps[0])
+    start = r.sweeps[1].start
+    assert r.sweeps[0].start == 0 and all(s.start == start for s in r.sweeps[1:])
+    assert r.rates[start - 1] < first_edge / 10**LEAD_DECADES <= r.rates[start]
+    assert r.steps_run == sum(len(s.losses) for s in r.sweeps) < 3 * len(r.rates)
+    # an edge is read in the sweep's own steps, at the rate of the ramp's step it reached
+    for s in r.sweeps[1:]:
+        assert sweep_edge(r.rates, s) == r.rates[start + s.edge_index]
+        assert len(s.losses) <= len(r.rates) - start
+
+
+def test_the_budget_caps_the_steps_of_all_sweeps(digits):
+    kwargs = {"batch_size": 64, "rng": np.random.default_rng(0)}
+    full = lr_probe(digits_net, "sgd", digits, repeats=12, **kwargs)
+    assert len(full.sweeps) == 12  # no budget: exactly `repeats`
+    capped = lr_probe(digits_net, "sgd", digits, repeats=12, budget=250, **kwargs | {"rng": np.random.default_rng(0)})
+    assert [s.losses for s in capped.sweeps] == [s.losses for s in full.sweeps[: len(capped.sweeps)]]
+    nominal = len(full.rates) - full.sweeps[1].start  # what a later sweep may take at most
+    assert capped.steps_run <= 250 < capped.steps_run + nominal
+    assert 2 <= len(capped.sweeps) < 12
+
+
+def test_combine_edges_by_hand():
+    # logs 0, 0, 0, 0 and 6 decades: the outlier is clipped to half a decade above the median, so the edge
+    # is 10^(0.5 / 5) = 10^0.1; a sweep that never rose moves it by a tenth of a decade, not by 1.2 decades
+    assert combine_edges([1.0, 1.0, 1.0, 1.0, 1e6]) == pytest.approx(10**0.1)
+    assert combine_edges([0.1, 0.4]) == pytest.approx(0.2)  # two: their geometric mean
+    assert combine_edges([0.3]) == pytest.approx(0.3)
 
 
 def test_deterministic_and_restores_a_model(digits, sgd_result):
@@ -169,3 +211,5 @@ def test_bad_arguments(digits):
         lr_probe(digits_net, "sgd", digits, steps=1, rng=np.random.default_rng(0))
     with pytest.raises(ProbeError, match="repeats must be an integer >= 1, got 0"):
         lr_probe(digits_net, "sgd", digits, repeats=0, rng=np.random.default_rng(0))
+    with pytest.raises(ProbeError, match="budget must be an integer >= 100, got 50"):
+        lr_probe(digits_net, "sgd", digits, budget=50, rng=np.random.default_rng(0))

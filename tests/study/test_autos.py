@@ -15,9 +15,12 @@ from tuner.probe.lr import suggestion_divisor
 from tuner.study.autos import (
     EPS0_FACTOR,
     HIDDEN_SPREAD,
+    MAX_PROBE_STEPS,
+    MAX_SWEEPS,
     OUTPUT_SPREAD,
     PROBE_BUDGET,
     has_auto,
+    lr_record,
     probe_plan,
     resolve_auto,
     resolve_spec_autos,
@@ -103,11 +106,18 @@ def test_the_probe_budget_is_a_share_of_the_study(digits):
     small = spec('["sgd", "adam"]', n_trials=50)
     share = PROBE_BUDGET * 50 * 46 / 2
     assert total_steps(small, digits) == 46 and share == pytest.approx(17.25)
-    assert probe_plan(small, digits) == (1, 60)  # below one sweep: one sweep of the minimum length
+    assert probe_plan(small, digits) == (MAX_SWEEPS, 60, 60)  # below one sweep: one sweep of the minimum length
     big = spec('["sgd", "adam"]', n_trials=50, **{"epochs = 2": "epochs = 40"})  # 920 steps a trial: 345 each
-    assert probe_plan(big, digits) == (3, 100)
+    assert probe_plan(big, digits) == (MAX_SWEEPS, 100, 345)
     huge = spec('"sgd"', n_trials=500, **{"epochs = 2": "epochs = 40"})
-    assert probe_plan(huge, digits) == (4, 100)
+    assert probe_plan(huge, digits) == (MAX_SWEEPS, 100, MAX_PROBE_STEPS)
+    # the probes spend the plan's steps and no more: a first sweep of 100, then shorter ones while they fit
+    record = lr_record(big, digits, scales=(1.0, 1.0, 1.0))
+    for result in record["optimizers"].values():
+        starts = [s["start"] for s in result["sweeps"]]
+        assert starts[0] == 0 and len(set(starts[1:])) == 1 and starts[1] > 0
+        assert result["steps_run"] == sum(len(s["losses"]) for s in result["sweeps"]) <= 345
+        assert 345 - result["steps_run"] < 100 - starts[1]  # another sweep would not have fitted
 
 
 def test_the_warm_start_is_what_the_probes_measured_then_a_half_decade_either_side(two_optimizers):

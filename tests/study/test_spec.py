@@ -7,6 +7,7 @@ import os
 import threading
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -72,6 +73,22 @@ def test_value_forms() -> None:
     assert search.delta == Range(1e-8, 1e-6, log=True)
     assert search.init_scale == PerLayer((Fixed(1), Range(0.5, 2.0), Fixed(1.5)))
     assert spec_from_dict(spec.to_dict()) == spec
+
+
+def test_the_data_seed_fixes_the_data_across_study_seeds() -> None:
+    from tuner.study.data import load_study_data
+
+    def data(study_seed: int, data_line: str = ""):
+        text = f'[study]\nseed = {study_seed}\nobjective = "val_loss"\n[data]\nsource = "synthetic_regression"\n{data_line}'
+        return load_study_data(parse_spec(text))
+
+    assert parse_spec(MINIMAL).data.seed is None
+    default_1, default_2 = data(1), data(2)
+    assert not np.array_equal(default_1.x_train, default_2.x_train)  # by default the study seed draws the data
+    pinned_1, pinned_2, by_study = data(1, "seed = 2\n"), data(2, "seed = 2\n"), data(2)
+    for a, b in ((pinned_1, pinned_2), (pinned_2, by_study)):
+        np.testing.assert_array_equal(a.x_train, b.x_train)
+        np.testing.assert_array_equal(a.y_val, b.y_val)
 
 
 def test_integer_range() -> None:
@@ -177,6 +194,7 @@ ERRORS = [
     ("[model]\nhidden = [10, 0]\n", "model.hidden[1]: must be >= 1, got 0"),
     ("[data]\nval_fraction = 1.0\n", "data.val_fraction: must be < 1, got 1.0"),
     ("[data]\ntest_fraction = 1.0\n", "data.test_fraction: must be < 1, got 1.0"),
+    ("[data]\nseed = -1\n", "data.seed: must be >= 0, got -1"),
     ("[data]\ntest_fraction = -0.1\n", "data.test_fraction: must be >= 0, got -0.1"),
     ("[train]\nseed = -1\n", "train.seed: must be >= 0, got -1"),
     ("[train]\nseed = 4294967296\n", "train.seed: must be <= 4294967295, got 4294967296"),

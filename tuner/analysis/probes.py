@@ -12,8 +12,9 @@ LR_COLUMNS = ["optimizer", "edge", "suggestion", "low", "high", "sweeps", "fall"
 
 
 def lr_probe_rows(lr_probe: object) -> list[dict]:
-    """One row per optimizer probed: the edge (median over sweeps), the suggested eps0, the eps0 range
-    searched (`low`, `high`, absolute), the sweeps run (`repeats x steps`), how far the loss fell, a note."""
+    """One row per optimizer probed: the edge (combined over sweeps), the suggested eps0, the eps0 range
+    searched (`low`, `high`, absolute), the sweeps run (`"5, 268 steps"`; `"3 x 100"` from a record that
+    predates shorter later sweeps), how far the loss fell, a note."""
     if not isinstance(lr_probe, dict) or not isinstance(lr_probe.get("optimizers"), dict):
         return []
     rows = []
@@ -21,14 +22,15 @@ def lr_probe_rows(lr_probe: object) -> list[dict]:
         if not isinstance(result, dict):
             continue
         low, high = (result.get("range") or [None, None])[:2]
-        repeats, steps = result.get("repeats"), result.get("steps")
+        repeats, steps, steps_run = result.get("repeats"), result.get("steps"), result.get("steps_run")
         rows.append({
             "optimizer": name,
             "edge": result.get("edge"),
             "suggestion": result.get("suggestion"),
             "low": low,
             "high": high,
-            "sweeps": f"{repeats} x {steps}" if repeats and steps else None,
+            "sweeps": (f"{repeats}, {steps_run} steps" if repeats and steps_run
+                       else f"{repeats} x {steps}" if repeats and steps else None),
             "fall": result.get("fall"),
             "note": result.get("note"),
         })

@@ -250,8 +250,8 @@ def _probe_sections(s: _Study) -> list[str]:
     lr_rows = lr_probe_rows(s.lr_probe)
     if lr_rows:
         parts += ["<h2>Learning-rate probe</h2>",
-                  '<p class="note">Per optimizer: the edge (the loss 20% above its minimum, median over sweeps), '
-                  "the suggested eps0 (a tenth of it) and the eps0 range searched.</p>",
+                  '<p class="note">Per optimizer: the edge (the loss 20% above its minimum, combined over sweeps), '
+                  "the suggested eps0 (a tenth of it, a third for SGD and AdaGrad) and the eps0 range searched.</p>",
                   _table(pd.DataFrame(lr_rows))]
     parts.append("<h2>Search ranges</h2>")
     if s.edges.empty:

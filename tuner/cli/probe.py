@@ -116,9 +116,9 @@ def lr(
     ] = None,
     batch_size: BatchSizeOption = None,
     steps: Annotated[int | None, typer.Option("--steps", min=2, max=MAX_PROBE_STEPS,
-                                              help="Minibatch steps of one sweep (default: the study's plan).")] = None,
+                                              help="Minibatch steps of the first sweep (default: the study's plan).")] = None,
     repeats: Annotated[int | None, typer.Option("--repeats", min=1, max=100,
-                                                help="Sweeps per optimizer (default: the study's plan).")] = None,
+                                                help="Sweeps per optimizer (default: as many as the study's plan affords).")] = None,
     eps_min: Annotated[float, typer.Option("--eps-min", max=MAX_RATE, help="First rate of the ramp.")] = 1e-5,
     eps_max: Annotated[float, typer.Option("--eps-max", max=MAX_RATE, help="Last rate of the ramp.")] = 10.0,
     seed: SeedOption = None,
@@ -134,10 +134,12 @@ def lr(
 
     The rate grows exponentially from --eps-min to --eps-max over --steps minibatches. Each sweep is read
     without lag (a centred average): its edge is the first rate past the loss's minimum where the loss is
-    20% above it; the probe's edge is the median over --repeats sweeps, and the suggested eps0 is a tenth
-    of it. `"auto"` searches eps0 = suggestion x 0.1 .. 10. With init_scale = "auto" the network starts
-    from the init-scale guess, else from the centre of the spec's init_scale. By default, sweeps and steps
-    follow the plan `tuner study create` uses: 1.5% of the study's training steps.
+    20% above it. Every sweep after the first starts two decades below the first one's edge (the same
+    ramp, so half the cost); the probe's edge combines the sweeps' (the mean of their logs, each within
+    half a decade of their median), and the suggested eps0 is a tenth of it (a third for sgd and adagrad).
+    `"auto"` searches eps0 = suggestion x 0.1 .. 10. With init_scale = "auto" the network starts from the
+    init-scale guess, else from the centre of the spec's init_scale. By default, the sweeps take the
+    steps `tuner study create` gives them: 1.5% of the study's training steps (--repeats: that many sweeps).
 
     Example: tuner probe lr studies/digits-mlp.toml --optimizer momentum --plot lr.png
     """
@@ -148,21 +150,23 @@ def lr(
     spec, data = _load(spec_path)
     seed, batch_size = (spec.study.seed if seed is None else seed,
                         spec.train.batch_size if batch_size is None else batch_size)
-    planned = probe_plan(spec, data)
-    repeats, steps = repeats or planned[0], steps or planned[1]
+    plan = probe_plan(spec, data)
+    steps = steps or plan.steps
+    budget = None if repeats else max(steps, plan.budget)  # an explicit --repeats runs them all
+    repeats = repeats or plan.repeats
     optimizers = (optimizer,) if optimizer else spec.search.optimizers
     scales = probe_scales(spec, data, batch_size=batch_size, seed=seed)
     results = {}
     for name in optimizers:
         result = spec_lr_probe(spec, data, name, scales=scales, batch_size=batch_size, seed=seed, steps=steps,
-                               repeats=repeats, eps_min=eps_min, eps_max=eps_max)
+                               repeats=repeats, budget=budget, eps_min=eps_min, eps_max=eps_max)
         search_range = tuple(result.suggestion * f for f in EPS0_FACTOR)
         results[name] = (result, search_range)
         if plot_path is not None:
             plot(result, _plot_path(plot_path, name, several=len(optimizers) > 1), search_range=search_range)
     document = {"spec": str(spec_path), "study": spec.study.name, "scales": list(scales),
                 "optimizers": {n: {**r.to_dict(), "range": list(rng)} for n, (r, rng) in results.items()}}
-    output.emit(document, lambda: _print_lr(_console(), results, repeats, steps))
+    output.emit(document, lambda: _print_lr(_console(), results))
 
 
 def _plot_path(path: Path, optimizer: str, *, several: bool) -> Path:
@@ -170,16 +174,16 @@ def _plot_path(path: Path, optimizer: str, *, several: bool) -> Path:
     return path.with_name(f"{path.stem}-{optimizer}{path.suffix}") if several else path
 
 
-def _print_lr(out: Console, results: dict, repeats: int, steps: int) -> None:
+def _print_lr(out: Console, results: dict) -> None:
     from rich.table import Table
 
-    table = Table("optimizer", "edge", "suggested eps0", "search range (log)", "loss fell", "sweeps: stop",
-                  title=f"range test: {repeats} sweep(s) x {steps} steps per optimizer", title_justify="left")
+    table = Table("optimizer", "edge", "suggested eps0", "search range (log)", "loss fell", "sweeps (steps)",
+                  "sweeps: stop", title="range test: per optimizer", title_justify="left")
     for name, (result, (low, high)) in results.items():
-        stops = ", ".join(f"{s.stop_reason} at {result.rates[min(len(s.losses), len(result.rates)) - 1]:.3g}"
+        stops = ", ".join(f"{s.stop_reason} at {result.rates[min(s.start + len(s.losses), len(result.rates)) - 1]:.3g}"
                           for s in result.sweeps)
         table.add_row(name, f"{result.edge:.3g}", f"{result.suggestion:.3g}", f"{low:.3g} .. {high:.3g}",
-                      f"{100 * result.fall:.0f}%", stops)
+                      f"{100 * result.fall:.0f}%", f"{len(result.sweeps)} ({result.steps_run})", stops)
     out.print(table)
     for name, (result, _) in results.items():
         if result.note:

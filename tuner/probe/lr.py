@@ -65,6 +65,8 @@ if TYPE_CHECKING:
     from tuner.nn.data import Dataset
 
 RISE = 0.2  # the edge: the smoothed loss this fraction above its minimum
+LEAD_DECADES = 2.0  # sweeps after the first start this many decades below the first sweep's edge
+CLIP_DECADES = 0.5  # each sweep's edge counts at most this far from the sweeps' median (`combine_edges`)
 STOP = 4.0  # a sweep stops when the mean of its last h losses exceeds this multiple of their lowest mean
 SUGGESTION_DIVISOR = 10.0  # suggested ε0 = edge / this ...
 SUGGESTION_DIVISORS = {"sgd": 3.0, "adagrad": 3.0}  # ... or this, for the optimizers without a velocity or
@@ -79,14 +81,16 @@ def suggestion_divisor(optimizer: str) -> float:
 @dataclass(frozen=True)
 class Sweep:
     """One sweep: its minibatch losses (the last may be the non-finite one that ended it), the centred
-    average of the finite ones, the index of the valley's bottom and of the edge, and why it stopped
-    (`blow-up`, `non-finite` or `eps_max`)."""
+    average of the finite ones, the index of the valley's bottom and of the edge (in `losses`), why it
+    stopped (`blow-up`, `non-finite` or `eps_max`) and the step of the ramp it started at (`start`: 0 for
+    the first sweep; its loss k was taken at rate `rates[start + k]`)."""
 
     losses: tuple[float, ...]
     smoothed: tuple[float, ...]
     min_index: int
     edge_index: int
     stop_reason: str
+    start: int = 0
 
     def to_dict(self) -> dict:
         return {
@@ -95,6 +99,7 @@ class Sweep:
             "min_index": self.min_index,
             "edge_index": self.edge_index,
             "stop_reason": self.stop_reason,
+            "start": self.start,
         }
 
 
@@ -102,9 +107,9 @@ class Sweep:
 class LRProbeResult:
     """The sweeps and the reading of one optimizer's range test.
 
-    `rates[k]` is the ramp (every sweep uses it); `edge` the median of the sweeps' edges; `suggestion` =
-    edge / SUGGESTION_DIVISOR; `fall` how far the loss fell before the edge (1 − s_k*/s_0, median over
-    sweeps); `note` a caveat on the reading, or None.
+    `rates[k]` is the ramp (every sweep runs part of it, from its `start`); `edge` the sweeps' edges
+    combined (`combine_edges`); `suggestion` = edge / `suggestion_divisor(optimizer)`; `fall` how far the
+    loss fell before the edge (1 − s_k*/s_0, median over sweeps); `note` a caveat on the reading, or None.
     """
 
     optimizer: str
@@ -126,6 +131,11 @@ class LRProbeResult:
         """Each sweep's edge."""
         return tuple(sweep_edge(self.rates, s) for s in self.sweeps)
 
+    @property
+    def steps_run(self) -> int:
+        """The minibatch steps of all sweeps together: the probe's cost."""
+        return sum(len(s.losses) for s in self.sweeps)
+
     def to_dict(self) -> dict:
         """A JSON-able dict (a non-finite loss is written as None)."""
         return {
@@ -135,6 +145,7 @@ class LRProbeResult:
             "eps_max": self.eps_max,
             "steps": self.steps,
             "repeats": len(self.sweeps),
+            "steps_run": self.steps_run,
             "batch_size": self.batch_size,
             "rates": list(self.rates),
             "sweeps": [s.to_dict() for s in self.sweeps],
@@ -167,7 +178,7 @@ def centred_mean(values: np.ndarray, h: int) -> np.ndarray:
     return (cumulative[hi] - cumulative[lo]) / (hi - lo)
 
 
-def read_sweep(losses: list[float], h: int, stop_reason: str) -> Sweep:
+def read_sweep(losses: list[float], h: int, stop_reason: str, start: int = 0) -> Sweep:
     """The valley's bottom and the edge of one sweep's losses (see the module docstring)."""
     finite = len(losses) if all(math.isfinite(v) for v in losses) else next(
         i for i, v in enumerate(losses) if not math.isfinite(v))
@@ -177,12 +188,12 @@ def read_sweep(losses: list[float], h: int, stop_reason: str) -> Sweep:
     k_min = int(np.argmin(smoothed))
     above = np.nonzero(smoothed[k_min:] > (1.0 + RISE) * smoothed[k_min])[0]
     edge = k_min + int(above[0]) if above.size else finite if finite < len(losses) else finite - 1
-    return Sweep(tuple(losses), tuple(float(s) for s in smoothed), k_min, edge, stop_reason)
+    return Sweep(tuple(losses), tuple(float(s) for s in smoothed), k_min, edge, stop_reason, start)
 
 
 def sweep_edge(rates: tuple[float, ...], sweep: Sweep) -> float:
-    """The rate at a sweep's edge index."""
-    return float(rates[min(sweep.edge_index, len(rates) - 1)])
+    """The rate at a sweep's edge."""
+    return float(rates[min(sweep.start + sweep.edge_index, len(rates) - 1)])
 
 
 def _positive(value: float, name: str) -> float:
@@ -211,21 +222,29 @@ def _check_arguments(eps_min: float, eps_max: float, steps: int, repeats: int, b
 
 
 def _run_sweep(net: MLP, optimizer: str, hparams: dict[str, float], x: np.ndarray, y: np.ndarray,
-               rates: np.ndarray, batch_size: int, h: int, rng: np.random.Generator) -> Sweep:
-    """One sweep from `net`'s current parameters (which it changes)."""
+               rates: np.ndarray, start: int, batch_size: int, h: int, rng: np.random.Generator) -> Sweep:
+    """One sweep from `net`'s current parameters (which it changes), over `rates[start:]`; `x`, `y` as
+    `net.check_set` returned them, gathered into one pair of buffers per sweep (the training loop's path)."""
+    rates = rates[start:]
     opt = make_optimizer(optimizer, eps0=float(rates[0]), eps_tau=float(rates[0]), **hparams)
     opt.start(net.params, len(rates))
     losses: list[float] = []
     order, cursor, lowest, stop_reason = rng.permutation(len(x)), 0, math.inf, "eps_max"
+    xb, yb = np.empty((batch_size, *x.shape[1:]), x.dtype), np.empty((batch_size, *y.shape[1:]), y.dtype)
+
+    def closure() -> float:
+        return net.loss_and_grad_checked(xb, yb)
+
     for rate in rates:
         if cursor + batch_size > len(x):
             order, cursor = rng.permutation(len(x)), 0
         idx = order[cursor : cursor + batch_size]
         cursor += batch_size
-        xb, yb = x[idx], y[idx]
+        x.take(idx, 0, xb, "clip")
+        y.take(idx, 0, yb, "clip")
         opt.eps0 = opt.eps_tau = float(rate)
         with np.errstate(all="ignore"):
-            losses.append(float(opt.step(net.params, net.grad, lambda xb=xb, yb=yb: net.loss_and_grad(xb, yb))))
+            losses.append(float(opt.step(net.params, net.grad, closure)))
         if not math.isfinite(losses[-1]):
             stop_reason = "non-finite"
             break
@@ -235,7 +254,16 @@ def _run_sweep(net: MLP, optimizer: str, hparams: dict[str, float], x: np.ndarra
         if len(losses) > 2 * h and recent > STOP * lowest:
             stop_reason = "blow-up"
             break
-    return read_sweep(losses, h, stop_reason)
+    return read_sweep(losses, h, stop_reason, start)
+
+
+def combine_edges(edges: list[float]) -> float:
+    """The probe's edge from its sweeps' edges: the mean of their logarithms, each first clipped to within
+    CLIP_DECADES of their median (so one sweep that never rose, or rose at once, moves it by at most
+    CLIP_DECADES / n decades). With one or two sweeps, their geometric mean."""
+    logs = np.log(np.asarray(edges, dtype=np.float64))
+    centre, reach = np.median(logs), CLIP_DECADES * math.log(10.0)
+    return float(np.exp(np.clip(logs, centre - reach, centre + reach).mean()))
 
 
 def lr_probe(
@@ -248,35 +276,47 @@ def lr_probe(
     eps_max: float = 10.0,
     steps: int = 100,
     repeats: int = 1,
+    budget: int | None = None,
     batch_size: int = 64,
     rng: np.random.Generator,
 ) -> LRProbeResult:
-    """Run `repeats` range tests of `optimizer` (fixed `hparams`, e.g. alpha or clip_norm) on `data`'s
-    training set, and read the edge and the suggested ε0 from them.
+    """Run up to `repeats` range tests of `optimizer` (fixed `hparams`, e.g. alpha or clip_norm) on
+    `data`'s training set, and read the edge and the suggested ε0 from them.
+
+    The first sweep ramps from eps_min to eps_max in `steps` steps; every later one runs the same ramp
+    from LEAD_DECADES below the first sweep's edge (at the same rate per step, so it reads the same edge)
+    and costs about half as much. `budget` caps the steps of all sweeps together: a later sweep runs only
+    if it fits whole (the first always runs); None is `steps * repeats`.
 
     `model` is a network, whose parameters and buffers every sweep starts from (in train mode) and which
-    are restored at the end with its mode, or a factory called as `model(rng)` for a fresh network per sweep. Minibatches are drawn without
-    replacement from a permutation by `rng` (a new one each pass): the probe is deterministic for a seed.
+    are restored at the end with its mode, or a factory called as `model(rng)` for a fresh network per
+    sweep. Minibatches are drawn without replacement from a permutation by `rng` (a new one each pass):
+    the probe is deterministic for a seed.
     """
     x, y = (data.x_train, data.y_train) if hasattr(data, "x_train") else data
     eps_min, eps_max = _check_arguments(eps_min, eps_max, steps, repeats, batch_size, len(x))
+    budget = steps * repeats if budget is None else _count(budget, "budget", steps)
     hparams = {k: v for k, v in (hparams or {}).items() if k not in ("eps0", "eps_tau", "tau")}
     rates = ramp(eps_min, eps_max, steps)
     h = half_width(eps_min, eps_max, steps)
     started = time.perf_counter()
-    sweeps = []
+    sweeps: list[Sweep] = []
+    first, spent = 0, 0
     # A given network: every sweep starts from its parameters and buffers, restored (with its mode) at the end.
     kept = model.restoring(params=True) if isinstance(model, MLP) else contextlib.nullcontext()
     with kept:
         saved = model.state() if isinstance(model, MLP) else None
-        for _ in range(repeats):
+        while len(sweeps) < repeats and (not sweeps or spent + steps - first <= budget):
             net = model if isinstance(model, MLP) else model(rng)
             check_activation(net)
             if saved is not None:
                 net.load_state(saved)
-            sweeps.append(_run_sweep(net, optimizer, hparams, x, y, rates, batch_size, h, rng))
-    edges = [sweep_edge(tuple(rates), s) for s in sweeps]
-    edge = float(np.exp(np.median(np.log(edges))))
+            xs, ys = net.check_set(x, y)
+            sweeps.append(_run_sweep(net, optimizer, hparams, xs, ys, rates, first, batch_size, h, rng))
+            spent += len(sweeps[-1].losses)
+            if len(sweeps) == 1:
+                first = int(np.searchsorted(rates, sweep_edge(tuple(rates), sweeps[0]) / 10**LEAD_DECADES))
+    edge = combine_edges([sweep_edge(tuple(rates), s) for s in sweeps])
     fall = float(np.median([1.0 - s.smoothed[s.min_index] / s.smoothed[0] for s in sweeps]))
     return LRProbeResult(
         optimizer=optimizer, hparams=hparams, eps_min=eps_min, eps_max=eps_max, steps=steps,

@@ -24,6 +24,7 @@ seed: the same spec gives the same records.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -42,7 +43,9 @@ HIDDEN_SPREAD = 4.0  # hidden layers' init scale: guess/4 .. guess*4
 OUTPUT_SPREAD = 10.0  # the output layer's: guess/10 .. guess*10
 EPS0_FACTOR = (0.1, 10.0)  # eps0 = the probe's suggestion x a factor in this log range
 PROBE_BUDGET = 0.015  # the learning-rate probes' share of the study's planned training steps
-LR_STEPS, MIN_STEPS, MAX_REPEATS = 100, 60, 4
+LR_STEPS, MIN_STEPS = 100, 60  # the first sweep's steps, or fewer (not below MIN_STEPS) on a small budget
+MAX_PROBE_STEPS = 4 * LR_STEPS  # an optimizer's probe never takes more steps than this, however long the study
+MAX_SWEEPS = 12  # nor more sweeps
 
 
 def resolve_auto(
@@ -193,18 +196,27 @@ def probe_scales(spec: StudySpec, data: Dataset, *, batch_size: int, seed: int) 
     return centre_scales(spec)
 
 
-def probe_plan(spec: StudySpec, data: Dataset) -> tuple[int, int]:
-    """(repeats, steps) of each optimizer's probe: PROBE_BUDGET of the study's planned training steps
-    (n_trials x epochs x minibatches per epoch), split over its optimizers; sweeps of LR_STEPS, up to
-    MAX_REPEATS of them, or one shorter sweep (at least MIN_STEPS) when the budget is small."""
+class ProbePlan(NamedTuple):
+    """Each optimizer's range test: a first sweep of `steps`, then shorter ones (`tuner.probe.lr`) while
+    they fit in `budget` steps in all, at most `repeats` sweeps."""
+
+    repeats: int
+    steps: int
+    budget: int
+
+
+def probe_plan(spec: StudySpec, data: Dataset) -> ProbePlan:
+    """Each optimizer's probe: PROBE_BUDGET of the study's planned training steps (n_trials x epochs x
+    minibatches per epoch), split over its optimizers, at most MAX_PROBE_STEPS; a first sweep of LR_STEPS,
+    or shorter (at least MIN_STEPS) when the share is smaller, which then is the whole probe."""
     share = PROBE_BUDGET * spec.study.n_trials * total_steps(spec, data) / len(spec.search.optimizers)
-    if share >= 2 * LR_STEPS:
-        return min(MAX_REPEATS, int(share // LR_STEPS)), LR_STEPS
-    return 1, int(min(LR_STEPS, max(MIN_STEPS, share)))
+    steps = int(min(LR_STEPS, max(MIN_STEPS, share)))
+    return ProbePlan(MAX_SWEEPS, steps, max(steps, int(min(share, MAX_PROBE_STEPS))))
 
 
 def spec_lr_probe(spec: StudySpec, data: Dataset, optimizer: str, *, scales: tuple[float, ...], batch_size: int,
-                  seed: int, steps: int = LR_STEPS, repeats: int = 1, **bounds: float) -> LRProbeResult:
+                  seed: int, steps: int = LR_STEPS, repeats: int = 1, budget: int | None = None,
+                  **bounds: float) -> LRProbeResult:
     """The range test of one `optimizer` on the spec's network at init `scales`, with the spec's fixed
     hyperparameters; `bounds` may give eps_min and eps_max. Every optimizer of a study is probed from the
     same seed: the same networks and minibatches (common random numbers)."""
@@ -215,6 +227,7 @@ def spec_lr_probe(spec: StudySpec, data: Dataset, optimizer: str, *, scales: tup
         hparams=optimizer_hparams(spec, optimizer),
         steps=steps,
         repeats=repeats,
+        budget=budget,
         batch_size=batch_size,
         rng=np.random.default_rng(seed),
         **bounds,
@@ -226,14 +239,14 @@ def lr_record(spec: StudySpec, data: Dataset, *, scales: tuple[float, ...], seed
     seed = spec.study.seed if seed is None else seed
     batch_size = probe_batch_size(spec, data)
     check_probe_data(data, batch_size)
-    repeats, steps = probe_plan(spec, data)
+    plan = probe_plan(spec, data)
     results = {}
     for optimizer in spec.search.optimizers:
         result = spec_lr_probe(spec, data, optimizer, scales=scales, batch_size=batch_size, seed=seed,
-                               steps=steps, repeats=repeats)
+                               steps=plan.steps, repeats=plan.repeats, budget=plan.budget)
         low, high = (result.suggestion * f for f in EPS0_FACTOR)
         results[optimizer] = {**result.to_dict(), "range": [low, high]}
-    return {"batch_size": batch_size, "seed": seed, "steps": steps, "repeats": repeats, "scales": list(scales),
+    return {"batch_size": batch_size, "seed": seed, "steps": plan.steps, "budget": plan.budget, "scales": list(scales),
             "factor": list(EPS0_FACTOR), "optimizers": results}
 
 

@@ -10,14 +10,15 @@ from tuner.study.spec import StudySpec
 
 
 def load_study_data(spec: StudySpec) -> Dataset:
-    """The study's dataset, split with the study's seed so every worker sees the same split.
+    """The study's dataset, generated (a built-in source) and split with `data.seed`, by default the
+    study's seed, so every worker sees the same data and split.
 
     A regression target under `objective = "val_accuracy"` is refused here: a data file's task is known
     only once it is read.
     """
     data = load_dataset(
         spec.data.source,
-        seed=spec.study.seed,
+        seed=spec.study.seed if spec.data.seed is None else spec.data.seed,
         val_fraction=spec.data.val_fraction,
         test_fraction=spec.data.test_fraction,
         target=spec.data.target,

@@ -122,6 +122,9 @@ class DataSection(_Section):
     test_fraction: Annotated[Float, Field(ge=0, lt=1)] = 0.0  # held out before the validation split; 0: none
     target: Str | None = None
     standardize: Bool = True
+    # Generates a built-in source and splits every source; None: study.seed. Set it to repeat a study with
+    # other seeds (sampler, initial weights, probes) on the same data.
+    seed: Annotated[Int, Field(ge=0, le=MAX_SEED)] | None = None
 
     @field_validator("source")
     @classmethod
