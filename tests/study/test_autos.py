@@ -15,7 +15,7 @@ from tuner.probe.lr import suggestion_divisor
 from tuner.study.autos import (
     EPS0_FACTOR,
     HIDDEN_SPREAD,
-    MAX_PROBE_STEPS,
+    MAX_PROBE_BUDGET,
     MAX_SWEEPS,
     OUTPUT_SPREAD,
     PROBE_BUDGET,
@@ -110,7 +110,7 @@ def test_the_probe_budget_is_a_share_of_the_study(digits):
     big = spec('["sgd", "adam"]', n_trials=50, **{"epochs = 2": "epochs = 40"})  # 920 steps a trial: 345 each
     assert probe_plan(big, digits) == (MAX_SWEEPS, 100, 345)
     huge = spec('"sgd"', n_trials=500, **{"epochs = 2": "epochs = 40"})
-    assert probe_plan(huge, digits) == (MAX_SWEEPS, 100, MAX_PROBE_STEPS)
+    assert probe_plan(huge, digits) == (MAX_SWEEPS, 100, MAX_PROBE_BUDGET)
     # the probes spend the plan's steps and no more: a first sweep of 100, then shorter ones while they fit
     record = lr_record(big, digits, scales=(1.0, 1.0, 1.0))
     for result in record["optimizers"].values():

@@ -115,16 +115,18 @@ def lr(
         str | None, typer.Option("--optimizer", help="One optimizer to probe (default: every one of the spec).")
     ] = None,
     batch_size: BatchSizeOption = None,
-    steps: Annotated[int | None, typer.Option("--steps", min=2, max=MAX_PROBE_STEPS,
-                                              help="Minibatch steps of the first sweep (default: the study's plan).")] = None,
-    repeats: Annotated[int | None, typer.Option("--repeats", min=1, max=100,
-                                                help="Sweeps per optimizer (default: as many as the study's plan affords).")] = None,
+    steps: Annotated[int | None, typer.Option(
+        "--steps", min=2, max=MAX_PROBE_STEPS,
+        help="Minibatch steps of the first sweep (default: the study's plan).")] = None,
+    repeats: Annotated[int | None, typer.Option(
+        "--repeats", min=1, max=100, help="Sweeps per optimizer (default: as many as the study's plan affords).",
+    )] = None,
     eps_min: Annotated[float, typer.Option("--eps-min", max=MAX_RATE, help="First rate of the ramp.")] = 1e-5,
     eps_max: Annotated[float, typer.Option("--eps-max", max=MAX_RATE, help="Last rate of the ramp.")] = 10.0,
     seed: SeedOption = None,
     plot_path: Annotated[
         Path | None,
-        typer.Option("--plot", metavar="FILE.png", help="Write the loss-vs-rate curves as a PNG (FILE-<optimizer>.png "
+        typer.Option("--plot", metavar="FILE.png", help="Write the loss-vs-rate curves as a PNG (FILE-OPTIMIZER.png "
                      "for each when several are probed)."),
     ] = None,
     quiet: QuietOption = False,

@@ -26,11 +26,19 @@ cancelled the steepest direction, the error needs some steps to grow back. tests
 limit/3 < edge < 2·limit on a linear regression whose Hessian is known (SGD, and momentum with α = 0.5;
 with α = 0.9 the loss oscillates, and rises, well before the limit).
 
-`repeats` sweeps from fresh models (a factory) or from the same parameters (a model), each with its own
-minibatch order; the probe's edge is their median (of log ε), and the suggested ε0 is edge / 10: the best
-ε0 of a full run with the linear decay of eq. 8.14 lies below the edge, by a factor that differs from
-problem to problem, and a tenth of it gave the smallest loss of accuracy over five study specs (measured
-against a grid of full runs: bench/RESULTS.md, "Learning-rate probe"). For plain SGD and AdaGrad it is
+Several sweeps from fresh models (a factory) or from the same parameters (a model), each with its own
+minibatch order. The first runs the whole ramp; every later one runs it from LEAD_DECADES below the first
+one's edge, at the same rate per step: the steps far below the edge move the weights by a few percent of
+what the last decade does (the rates sum geometrically), so the later sweep reaches the edge in nearly the
+same state, in about half the steps. The probe's edge combines the sweeps' edges (`combine_edges`: the mean
+of their logs, each clipped to half a decade of their median): a sweep's edge scatters by 0.05 to 0.3
+decades (standard deviation, bench/RESULTS.md), nearly all of it sweep noise that averaging removes faster
+than a median does, and the clip keeps one sweep that never rose from moving it far.
+
+The suggested ε0 is edge / 10: the best ε0 of a full run with the linear decay of eq. 8.14 lies below the
+edge, by a factor that differs from problem to problem, and a tenth of it gave the smallest loss of
+accuracy over five study specs (measured against a grid of full runs: bench/RESULTS.md, "Learning-rate
+probe"). For plain SGD and AdaGrad it is
 edge / 3: a step of theirs depends on the current gradient alone (AdaGrad's denominator only grows), so the
 edge a fast sweep sees is the rate a full run can start at, while momentum's velocity and RMSProp's and
 Adam's averages take 1/(1 − α) or 1/(1 − ρ) steps to build up and let a sweep run past the rate a long

@@ -44,7 +44,7 @@ OUTPUT_SPREAD = 10.0  # the output layer's: guess/10 .. guess*10
 EPS0_FACTOR = (0.1, 10.0)  # eps0 = the probe's suggestion x a factor in this log range
 PROBE_BUDGET = 0.015  # the learning-rate probes' share of the study's planned training steps
 LR_STEPS, MIN_STEPS = 100, 60  # the first sweep's steps, or fewer (not below MIN_STEPS) on a small budget
-MAX_PROBE_STEPS = 4 * LR_STEPS  # an optimizer's probe never takes more steps than this, however long the study
+MAX_PROBE_BUDGET = 4 * LR_STEPS  # an optimizer's probe never takes more steps, however long the study
 MAX_SWEEPS = 12  # nor more sweeps
 
 
@@ -207,11 +207,11 @@ class ProbePlan(NamedTuple):
 
 def probe_plan(spec: StudySpec, data: Dataset) -> ProbePlan:
     """Each optimizer's probe: PROBE_BUDGET of the study's planned training steps (n_trials x epochs x
-    minibatches per epoch), split over its optimizers, at most MAX_PROBE_STEPS; a first sweep of LR_STEPS,
+    minibatches per epoch), split over its optimizers, at most MAX_PROBE_BUDGET; a first sweep of LR_STEPS,
     or shorter (at least MIN_STEPS) when the share is smaller, which then is the whole probe."""
     share = PROBE_BUDGET * spec.study.n_trials * total_steps(spec, data) / len(spec.search.optimizers)
     steps = int(min(LR_STEPS, max(MIN_STEPS, share)))
-    return ProbePlan(MAX_SWEEPS, steps, max(steps, int(min(share, MAX_PROBE_STEPS))))
+    return ProbePlan(MAX_SWEEPS, steps, max(steps, int(min(share, MAX_PROBE_BUDGET))))
 
 
 def spec_lr_probe(spec: StudySpec, data: Dataset, optimizer: str, *, scales: tuple[float, ...], batch_size: int,
