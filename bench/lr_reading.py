@@ -2,10 +2,11 @@
 
 For a spec and `--seeds` study seeds, the probe as `"auto"` runs it (the init-scale guess, the spec's
 probe batch and fixed hyperparameters, `tuner.study.autos.spec_lr_probe`) but with `--sweeps` sweeps of
-`--steps` (100) steps per optimizer, whatever the study's budget allows. The sweeps are then read offline in several
-ways, each on the first R of them (R = 1, 3 and all):
+`--steps` (100) steps per optimizer, each over the whole ramp (`lead_decades=None`: not the shorter later
+sweeps the probe runs today), whatever the study's budget allows. The sweeps are then read offline in
+several ways, each on the first R of them (R = 1, 3 and all):
 
-  median    the probe's reading: each sweep's edge (centred mean, the loss RISE above its minimum), the
+  median    the probe's reading until 2026-12-03: each sweep's edge (centred mean, the loss RISE above its minimum), the
             median of their log rates, read on the ramp's steps;
   pooled    the sweeps' losses averaged in log space step by step (up to the shortest finite sweep), one
             edge read off that curve, interpolated between the ramp's steps;
@@ -49,7 +50,7 @@ def record(path: str, seeds: int, sweeps: int, steps: int) -> dict:
         out[str(seed)] = {}
         for optimizer in spec.search.optimizers:
             result = spec_lr_probe(spec, data, optimizer, scales=scales, batch_size=batch, seed=seed, repeats=sweeps,
-                                    steps=steps)
+                                   steps=steps, lead_decades=None)
             out[str(seed)][optimizer] = {"rates": list(result.rates), "losses": [s.to_dict()["losses"] for s in result.sweeps]}
         print(f"seed {seed}: recorded", flush=True)
     return out

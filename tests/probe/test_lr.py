@@ -141,6 +141,13 @@ def test_later_sweeps_run_the_same_ramp_from_two_decades_below_the_first_edge(sg
         assert len(s.losses) <= len(r.rates) - start
 
 
+def test_without_a_lead_every_sweep_runs_the_whole_ramp(digits, sgd_result):
+    full = lr_probe(digits_net, "sgd", digits, repeats=3, lead_decades=None, rng=np.random.default_rng(0))
+    assert [s.start for s in full.sweeps] == [0, 0, 0]
+    assert full.sweeps[0].losses == sgd_result.sweeps[0].losses  # the first sweep is the same either way
+    assert full.steps_run > sgd_result.steps_run
+
+
 def test_the_budget_caps_the_steps_of_all_sweeps(digits):
     kwargs = {"batch_size": 64, "rng": np.random.default_rng(0)}
     full = lr_probe(digits_net, "sgd", digits, repeats=12, **kwargs)

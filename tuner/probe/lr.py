@@ -285,6 +285,7 @@ def lr_probe(
     steps: int = 100,
     repeats: int = 1,
     budget: int | None = None,
+    lead_decades: float | None = LEAD_DECADES,
     batch_size: int = 64,
     rng: np.random.Generator,
 ) -> LRProbeResult:
@@ -292,8 +293,8 @@ def lr_probe(
     `data`'s training set, and read the edge and the suggested ε0 from them.
 
     The first sweep ramps from eps_min to eps_max in `steps` steps; every later one runs the same ramp
-    from LEAD_DECADES below the first sweep's edge (at the same rate per step, so it reads the same edge)
-    and costs about half as much. `budget` caps the steps of all sweeps together: a later sweep runs only
+    from `lead_decades` below the first sweep's edge (at the same rate per step, so it reads the same edge)
+    and costs about half as much; with None, every sweep runs the whole ramp. `budget` caps the steps of all sweeps together: a later sweep runs only
     if it fits whole (the first always runs); None is `steps * repeats`.
 
     `model` is a network, whose parameters and buffers every sweep starts from (in train mode) and which
@@ -322,8 +323,8 @@ def lr_probe(
             xs, ys = net.check_set(x, y)
             sweeps.append(_run_sweep(net, optimizer, hparams, xs, ys, rates, first, batch_size, h, rng))
             spent += len(sweeps[-1].losses)
-            if len(sweeps) == 1:
-                first = int(np.searchsorted(rates, sweep_edge(tuple(rates), sweeps[0]) / 10**LEAD_DECADES))
+            if len(sweeps) == 1 and lead_decades is not None:
+                first = int(np.searchsorted(rates, sweep_edge(tuple(rates), sweeps[0]) / 10**lead_decades))
     edge = combine_edges([sweep_edge(tuple(rates), s) for s in sweeps])
     fall = float(np.median([1.0 - s.smoothed[s.min_index] / s.smoothed[0] for s in sweeps]))
     return LRProbeResult(

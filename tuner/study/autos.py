@@ -216,9 +216,9 @@ def probe_plan(spec: StudySpec, data: Dataset) -> ProbePlan:
 
 def spec_lr_probe(spec: StudySpec, data: Dataset, optimizer: str, *, scales: tuple[float, ...], batch_size: int,
                   seed: int, steps: int = LR_STEPS, repeats: int = 1, budget: int | None = None,
-                  **bounds: float) -> LRProbeResult:
+                  **options: float | None) -> LRProbeResult:
     """The range test of one `optimizer` on the spec's network at init `scales`, with the spec's fixed
-    hyperparameters; `bounds` may give eps_min and eps_max. Every optimizer of a study is probed from the
+    hyperparameters; `options` may give `lr_probe`'s eps_min, eps_max and lead_decades. Every optimizer of a study is probed from the
     same seed: the same networks and minibatches (common random numbers)."""
     return lr_probe(
         lambda rng: probe_model(spec, data, scales, rng),
@@ -230,7 +230,7 @@ def spec_lr_probe(spec: StudySpec, data: Dataset, optimizer: str, *, scales: tup
         budget=budget,
         batch_size=batch_size,
         rng=np.random.default_rng(seed),
-        **bounds,
+        **options,
     )
 
 
