@@ -111,7 +111,7 @@ SPEC_CASES = {
                        "invalid TOML at line 1, column 7: Expected ']' at the end of a table declaration"),
     "unknown_section": ("[srch]\n", "srch: unknown key (known: data, model, search, study, train)"),
     "unknown_key": ('[data]\nsource = "digits"\nnmae = 3\n',
-                    "data.nmae: unknown key (known: source, standardize, target, test_fraction, val_fraction)"),
+                    "data.nmae: unknown key (known: seed, source, standardize, target, test_fraction, val_fraction)"),
     "wrong_type": ('[study]\nn_trials = "ten"\n[data]\nsource = "digits"\n',
                    "study.n_trials: expected an integer, got 'ten'"),
     "low_not_below_high": ('[data]\nsource = "digits"\n[search]\neps0 = { low = 1, high = 0.1 }\n',
