@@ -48,7 +48,8 @@ def probes(spec: StudySpec, data: Dataset) -> tuple[list[float], dict[str, float
     for i, name in enumerate(spec.search.optimizers):
         result = lr_probe(lambda g: probe_model(spec, data, tuple(guess), g), name, data,
                           hparams=optimizer_hparams(spec, name), steps=steps, repeats=repeats,
-                          budget=budget, batch_size=spec.train.batch_size, rng=np.random.default_rng([spec.study.seed, i]))
+                          budget=budget, batch_size=spec.train.batch_size,
+                          rng=np.random.default_rng([spec.study.seed, i]))
         suggestions[name] = result.suggestion
     return guess, suggestions
 

@@ -103,7 +103,8 @@ def study_note(study_name: str, spec_toml: str | None, spec: dict | None, init_g
     if lr_rows:
         parts += ["", "### Learning-rate probe", "",
                   "Per optimizer: the edge (where the loss rose 20% above its minimum, combined over sweeps), the "
-                  "suggested eps0 (a tenth of it, a third for SGD and AdaGrad) and the eps0 range searched (`low` .. `high`):", "",
+                  "suggested eps0 (a tenth of it, a third for SGD and AdaGrad) and the eps0 range searched "
+                  "(`low` .. `high`):", "",
                   _markdown_table(lr_rows)]
     if ranges is not None and not ranges.empty:
         parts += ["", "### Search ranges", "", _markdown_table(ranges.to_dict("records"))]

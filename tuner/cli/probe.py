@@ -182,7 +182,8 @@ def _print_lr(out: Console, results: dict) -> None:
     table = Table("optimizer", "edge", "suggested eps0", "search range (log)", "loss fell", "sweeps (steps)",
                   "sweeps: stop", title="range test: per optimizer", title_justify="left")
     for name, (result, (low, high)) in results.items():
-        stops = ", ".join(f"{s.stop_reason} at {result.rates[min(s.start + len(s.losses), len(result.rates)) - 1]:.3g}"
+        last = len(result.rates) - 1
+        stops = ", ".join(f"{s.stop_reason} at {result.rates[min(s.start + len(s.losses) - 1, last)]:.3g}"
                           for s in result.sweeps)
         table.add_row(name, f"{result.edge:.3g}", f"{result.suggestion:.3g}", f"{low:.3g} .. {high:.3g}",
                       f"{100 * result.fall:.0f}%", f"{len(result.sweeps)} ({result.steps_run})", stops)

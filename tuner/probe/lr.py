@@ -294,8 +294,9 @@ def lr_probe(
 
     The first sweep ramps from eps_min to eps_max in `steps` steps; every later one runs the same ramp
     from `lead_decades` below the first sweep's edge (at the same rate per step, so it reads the same edge)
-    and costs about half as much; with None, every sweep runs the whole ramp. `budget` caps the steps of all sweeps together: a later sweep runs only
-    if it fits whole (the first always runs); None is `steps * repeats`.
+    and costs about half as much; with None, every sweep runs the whole ramp. `budget` caps the steps of
+    all sweeps together: a later sweep runs only if it fits whole (the first always runs); None is
+    `steps * repeats`.
 
     `model` is a network, whose parameters and buffers every sweep starts from (in train mode) and which
     are restored at the end with its mode, or a factory called as `model(rng)` for a fresh network per

@@ -218,8 +218,8 @@ def spec_lr_probe(spec: StudySpec, data: Dataset, optimizer: str, *, scales: tup
                   seed: int, steps: int = LR_STEPS, repeats: int = 1, budget: int | None = None,
                   **options: float | None) -> LRProbeResult:
     """The range test of one `optimizer` on the spec's network at init `scales`, with the spec's fixed
-    hyperparameters; `options` may give `lr_probe`'s eps_min, eps_max and lead_decades. Every optimizer of a study is probed from the
-    same seed: the same networks and minibatches (common random numbers)."""
+    hyperparameters; `options` may give `lr_probe`'s eps_min, eps_max and lead_decades. Every optimizer of
+    a study is probed from the same seed: the same networks and minibatches (common random numbers)."""
     return lr_probe(
         lambda rng: probe_model(spec, data, scales, rng),
         optimizer,
