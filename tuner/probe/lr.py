@@ -38,8 +38,7 @@ than a median does, and the clip keeps one sweep that never rose from moving it 
 The suggested ε0 is edge / 10: the best ε0 of a full run with the linear decay of eq. 8.14 lies below the
 edge, by a factor that differs from problem to problem, and a tenth of it gave the smallest loss of
 accuracy over five study specs (measured against a grid of full runs: bench/RESULTS.md, "Learning-rate
-probe"). For plain SGD and AdaGrad it is
-edge / 3: a step of theirs depends on the current gradient alone (AdaGrad's denominator only grows), so the
+probe"). For plain SGD and AdaGrad it is edge / 3: a step of theirs depends on the current gradient alone (AdaGrad's denominator only grows), so the
 edge a fast sweep sees is the rate a full run can start at, while momentum's velocity and RMSProp's and
 Adam's averages take 1/(1 − α) or 1/(1 − ρ) steps to build up and let a sweep run past the rate a long
 run tolerates; on the grid SGD's best full-run rate was edge / 3 (digits) and edge · 2.5 (a regression),
@@ -308,10 +307,11 @@ def lr_probe(
     budget = steps * repeats if budget is None else _count(budget, "budget", steps)
     hparams = {k: v for k, v in (hparams or {}).items() if k not in ("eps0", "eps_tau", "tau")}
     rates = ramp(eps_min, eps_max, steps)
+    ramp_rates = tuple(float(r) for r in rates)
     h = half_width(eps_min, eps_max, steps)
     started = time.perf_counter()
     sweeps: list[Sweep] = []
-    first, spent = 0, 0
+    first, spent, checked = 0, 0, None
     # A given network: every sweep starts from its parameters and buffers, restored (with its mode) at the end.
     kept = model.restoring(params=True) if isinstance(model, MLP) else contextlib.nullcontext()
     with kept:
@@ -321,16 +321,17 @@ def lr_probe(
             check_activation(net)
             if saved is not None:
                 net.load_state(saved)
-            xs, ys = net.check_set(x, y)
-            sweeps.append(_run_sweep(net, optimizer, hparams, xs, ys, rates, first, batch_size, h, rng))
+            if checked is None:  # once: every sweep's network has the same layers
+                checked = net.check_set(x, y)
+            sweeps.append(_run_sweep(net, optimizer, hparams, *checked, rates, first, batch_size, h, rng))
             spent += len(sweeps[-1].losses)
             if len(sweeps) == 1 and lead_decades is not None:
-                first = int(np.searchsorted(rates, sweep_edge(tuple(rates), sweeps[0]) / 10**lead_decades))
-    edge = combine_edges([sweep_edge(tuple(rates), s) for s in sweeps])
+                first = int(np.searchsorted(rates, sweep_edge(ramp_rates, sweeps[0]) / 10**lead_decades))
+    edge = combine_edges([sweep_edge(ramp_rates, s) for s in sweeps])
     fall = float(np.median([1.0 - s.smoothed[s.min_index] / s.smoothed[0] for s in sweeps]))
     return LRProbeResult(
         optimizer=optimizer, hparams=hparams, eps_min=eps_min, eps_max=eps_max, steps=steps,
-        batch_size=batch_size, rates=tuple(float(r) for r in rates), sweeps=tuple(sweeps), edge=edge,
+        batch_size=batch_size, rates=ramp_rates, sweeps=tuple(sweeps), edge=edge,
         suggestion=edge / suggestion_divisor(optimizer), fall=fall, note=_note(sweeps, edge, eps_min, eps_max, fall),
         seconds=time.perf_counter() - started,
     )
