@@ -89,6 +89,27 @@ def test_a_malformed_url_is_one_error_line_without_the_password():
     )
 
 
+@pytest.mark.parametrize("url", ["sqlite://tuner.db", "sqlite://bob:s3cret@host/tuner.db"])
+def test_a_sqlite_url_with_two_slashes_is_one_error_line_and_creates_nothing(url, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = tuner("db", "upgrade", "--storage", url)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: malformed storage URL {url.replace('s3cret', '***')}: a SQLite URL "
+                                    "names a file after three slashes, sqlite:///relative/path.db")
+    assert result.stderr.count("\n") == 1 and "s3cret" not in result.output and not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_database_is_refused_by_every_command(url, monkeypatch):
+    monkeypatch.setenv("TUNER_STORAGE", url)  # from the environment as from the option
+    for args in (("db", "upgrade"), ("study", "list"), ("db", "current", "--storage", url)):
+        result = tuner(*args)
+        assert (result.exit_code, result.stdout) == (1, "")
+        assert result.stderr == (f"error: {url} is an in-memory database, private to one connection and gone when "
+                                 "the command exits; tuner's workers and commands share one database: give a file, "
+                                 "e.g. sqlite:///tuner.db\n")
+
+
 @pytest.mark.parametrize("command", ["upgrade", "current", "downgrade"])
 def test_each_command_has_help_with_an_example(command):
     result = tuner("db", command, "--help")

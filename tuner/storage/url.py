@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
-from urllib.parse import quote, unquote_plus
 from pathlib import Path
+from urllib.parse import quote, unquote_plus
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -44,7 +44,9 @@ _DATABASE_SAFE, _QUERY_SAFE = " +/*", "/*"
 def resolve_url(value: str | None) -> str:
     """The storage URL: `value` (the --storage option), else $TUNER_STORAGE, else sqlite:///tuner.db.
 
-    Empty strings count as unset. The URL is checked (`parse_url`) so a malformed one fails here, once.
+    Empty strings count as unset. The URL is checked (`parse_url`) so a malformed one fails here, once;
+    an in-memory SQLite database (`sqlite://`, `sqlite:///:memory:`) is refused: every command and worker
+    opens the database anew, and tuner's tables and Optuna's would each get a database of their own.
     With $TUNER_DB_PASSWORD_FILE set, a database URL gets its password from that file (see
     `password_from_file`).
     """
@@ -52,6 +54,12 @@ def resolve_url(value: str | None) -> str:
         if candidate is not None and candidate.strip():
             url = candidate.strip()
             parsed = parse_url(url)
+            if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+                raise StorageError(
+                    f"{redact(parsed)} is an in-memory database, private to one connection and gone when the "
+                    "command exits; tuner's workers and commands share one database: give a file, e.g. "
+                    f"{DEFAULT_URL}"
+                )
             path = os.environ.get(PASSWORD_FILE_VAR, "").strip()
             if not path or parsed.get_backend_name() == "sqlite":
                 return url
@@ -92,6 +100,11 @@ def parse_url(url: str | URL) -> URL:
         raise StorageError(
             f"malformed storage URL {redact(url)}: percent-encode '@' in the user name or password as %40"
         )
+    if parsed.get_backend_name() == "sqlite" and (parsed.host or parsed.port or parsed.username):
+        raise StorageError(
+            f"malformed storage URL {redact(url)}: a SQLite URL names a file after three slashes, "
+            "sqlite:///relative/path.db or sqlite:////absolute/path.db"
+        )
     return parsed
 
 
@@ -130,8 +143,10 @@ def _render(url: URL) -> str:
     if url.host is not None and "@" in url.host:
         text = _mask_credentials(text)
     if url.database is not None:
-        database = url.database if url.get_backend_name() == "sqlite" else _mask_text(url.database)
-        text += "/" + quote(database, safe=_DATABASE_SAFE)
+        if url.get_backend_name() == "sqlite":  # a path: ':' needs no escape (sqlite:///:memory:, C:/...)
+            text += "/" + quote(url.database, safe=_DATABASE_SAFE + ":")
+        else:
+            text += "/" + quote(_mask_text(url.database), safe=_DATABASE_SAFE)
     query = [(key, HIDDEN if _SECRET.search(key) else quote(_mask_text(value), safe=_QUERY_SAFE))
              for key, value in _query_items(url)]
     return text + ("?" + "&".join(f"{quote(key, safe=_QUERY_SAFE)}={value}" for key, value in query) if query else "")
