@@ -92,8 +92,10 @@ def study_note(study_name: str, spec_toml: str | None, spec: dict | None, init_g
     rows = init_guess_rows(init_guess)
     if rows:
         parts += [
-            "Per-layer multipliers from layer-sequential unit-variance rescaling (LSUV) on one minibatch, and the "
-            "range each set (`low` .. `high`):",
+            "Per-layer multipliers from layer-sequential unit-variance rescaling (LSUV) on one minibatch"
+            + (f", averaged over {init_guess['draws']} draws of the weights" if isinstance(init_guess, dict)
+               and isinstance(init_guess.get("draws"), int) and init_guess["draws"] > 1 else "")
+            + ", and the range each set (`low` .. `high`):",
             "",
             _markdown_table(rows),
         ]

@@ -86,8 +86,9 @@ def init(
     """Guess each layer's init scale with LSUV on one training batch, and show the statistics before and after.
 
     The spec's network is built with its base init scheme at scale 1; each dense layer's weights are then
-    rescaled, from the input, until its pre-activation std is 1 (Mishkin & Matas 2016). The multipliers are
-    the per-layer init_scale to use with that scheme.
+    rescaled, from the input, until its pre-activation std is 1 (Mishkin & Matas 2016). The multipliers,
+    averaged over five draws of the weights (as "auto" does), are the per-layer init_scale to use with that
+    scheme; the statistics are the first draw's.
 
     Example: tuner probe init studies/deep-tanh.toml --batch-size 256
     """
@@ -103,7 +104,10 @@ def _print_init(record: dict) -> None:
     out = _console()
     out.print(_stats_table(f"before: {record['scheme']} init, scale 1, batch of {record['batch_size']}",
                         record["before"]))
-    out.print(_stats_table("after: LSUV, pre-activation std -> 1", record["after"], record["multipliers"]))
+    draws = record.get("draws", 1)
+    after = ("after: LSUV, pre-activation std -> 1" if draws == 1 else
+             f"after: the multipliers of LSUV (pre-activation std -> 1) on {draws} draws of the weights, averaged")
+    out.print(_stats_table(after, record["after"], record["multipliers"]))
     scales = ", ".join(f"{m:.4g}" for m in record["multipliers"])
     out.print(f"init_scale ({record['scheme']}) per layer: [{scales}]  ({record['seconds'] * 1000:.1f} ms)")
 

@@ -1,7 +1,8 @@
 """`"auto"` in a spec: the probes run on the spec's network and data, and their results anchor the search.
 
 `resolve_spec_autos(spec, data)` builds the spec's network with its base init scheme at scale 1 and runs
-the init-scale guess (LSUV) on one training batch when `init_scale = "auto"`, then the learning-rate probe
+the init-scale guess (LSUV) on one training batch when `init_scale = "auto"` (on GUESS_DRAWS draws of the
+network's weights, their multipliers averaged: `guess_record`), then the learning-rate probe
 of every optimizer of the spec, each with its own sweeps, when `eps0 = "auto"` (from the guessed
 initialisation when there is one). `resolve_auto` turns their results into the search space:
 
@@ -34,6 +35,7 @@ from tuner.nn.mlp import MLP
 from tuner.optim import HYPERPARAMETERS
 from tuner.probe.init_guess import init_scale_guess
 from tuner.probe.lr import LRProbeResult, lr_probe
+from tuner.probe.stats import activation_stats
 from tuner.study.objective import build_model, total_steps
 from tuner.study.params import Anchored, Auto, Fixed, Param, PerLayer, Range
 from tuner.study.space import TrialConfig
@@ -46,6 +48,7 @@ PROBE_BUDGET = 0.015  # the learning-rate probes' share of the study's planned t
 LR_STEPS, MIN_STEPS = 100, 60  # the first sweep's steps, or fewer (not below MIN_STEPS) on a small budget
 MAX_PROBE_BUDGET = 4 * LR_STEPS  # an optimizer's probe never takes more steps, however long the study
 MAX_SWEEPS = 12  # nor more sweeps
+GUESS_DRAWS = 5  # networks the init-scale guess is averaged over (`guess_record`)
 
 
 def resolve_auto(
@@ -176,15 +179,37 @@ def optimizer_hparams(spec: StudySpec, optimizer: str) -> dict[str, float]:
     return hparams
 
 
-def guess_record(spec: StudySpec, data: Dataset, *, batch_size: int | None = None, seed: int | None = None) -> dict:
-    """Run the init-scale guess on the spec's network and one training batch; its JSON-able record."""
+def guess_record(spec: StudySpec, data: Dataset, *, batch_size: int | None = None, seed: int | None = None,
+                 draws: int = GUESS_DRAWS) -> dict:
+    """Run the init-scale guess on `draws` networks of the spec (fresh weights each) and one training
+    batch; its JSON-able record.
+
+    The multipliers are the geometric means of the draws' (`draw_multipliers`): a layer of few units is
+    rescaled by the std of a few columns of random weights, whose direction alone moves it (a regression's
+    one output unit: x1.47 between study seeds from one network, x1.27 from five), while the study
+    draws new weights for every trial. The statistics are the first draw's, before at scale 1 and after
+    at the chosen multipliers; with `draws=1` the record is that network's LSUV.
+    """
+    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
+        raise ProbeError(f"draws must be an integer >= 1, got {draws!r}")
     seed = spec.study.seed if seed is None else seed
     batch_size = probe_batch_size(spec, data) if batch_size is None else batch_size
     rng = np.random.default_rng(seed)
     x, y = training_batch(data, batch_size, rng)
-    model = probe_model(spec, data, (1.0,) * spec.model.n_layers, rng)
-    guess = init_scale_guess(model, x, y=y)
-    return {"scheme": base_scheme(spec), "batch_size": batch_size, "seed": seed, **guess.to_dict()}
+    ones = (1.0,) * spec.model.n_layers
+    first = probe_model(spec, data, ones, rng)
+    guesses = [init_scale_guess(first, x, y=y)]
+    guesses += [init_scale_guess(probe_model(spec, data, ones, rng), x, y=y) for _ in range(draws - 1)]
+    own = np.array([g.multipliers for g in guesses])
+    multipliers = np.exp(np.log(own).mean(axis=0))
+    record = guesses[0].to_dict()
+    if draws > 1:  # the first network, LSUV-initialised with its own multipliers, moved to the chosen ones
+        for weight, chosen, mine in zip(first.weights, multipliers, own[0], strict=True):
+            weight *= weight.dtype.type(chosen / mine)
+        record["after"] = [s.to_dict() for s in activation_stats(first, x, y)]
+    record.update(multipliers=[float(m) for m in multipliers], draws=draws,
+                  draw_multipliers=own.tolist(), seconds=sum(g.seconds for g in guesses))
+    return {"scheme": base_scheme(spec), "batch_size": batch_size, "seed": seed, **record}
 
 
 def probe_scales(spec: StudySpec, data: Dataset, *, batch_size: int, seed: int) -> tuple[float, ...]:
