@@ -106,7 +106,7 @@ def _print_init(record: dict) -> None:
                         record["before"]))
     draws = record.get("draws", 1)
     after = ("after: LSUV, pre-activation std -> 1" if draws == 1 else
-             f"after: the multipliers of LSUV (pre-activation std -> 1) on {draws} draws of the weights, averaged")
+             f"after: LSUV (pre-activation std -> 1) on {draws} draws of the weights, their multipliers averaged")
     out.print(_stats_table(after, record["after"], record["multipliers"]))
     scales = ", ".join(f"{m:.4g}" for m in record["multipliers"])
     out.print(f"init_scale ({record['scheme']}) per layer: [{scales}]  ({record['seconds'] * 1000:.1f} ms)")
