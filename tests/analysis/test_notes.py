@@ -76,6 +76,13 @@ def test_a_hand_written_note_is_kept(sqlite_url, make_study):
 COMMONMARK = MarkdownIt("commonmark")  # the dialect the notes are written in
 
 
+def test_the_note_says_how_many_draws_the_guess_was_averaged_over():
+    one = study_note("s", None, None, {"multipliers": [0.9, 1.1]})
+    five = study_note("s", None, None, {"multipliers": [0.9, 1.1], "draws": 5})
+    assert "(LSUV) on one minibatch, and the range" in one and "draws" not in one
+    assert "(LSUV) on one minibatch, averaged over 5 draws of the weights, and the range" in five
+
+
 @pytest.mark.parametrize("text", ["plain", "a`b", "`x", "x`", "```", "`` ``", " a ", "[x](http://evil)", "<b>",
                                   "*em* _em_ # h", "\\`"])
 def test_a_code_span_shows_any_text_literally(text):

@@ -91,11 +91,11 @@ def study_note(study_name: str, spec_toml: str | None, spec: dict | None, init_g
     parts += ["", "### Init-scale guess", ""]
     rows = init_guess_rows(init_guess)
     if rows:
+        draws = init_guess.get("draws") if isinstance(init_guess, dict) else None
+        averaged = f", averaged over {draws} draws of the weights" if isinstance(draws, int) and draws > 1 else ""
         parts += [
-            "Per-layer multipliers from layer-sequential unit-variance rescaling (LSUV) on one minibatch"
-            + (f", averaged over {init_guess['draws']} draws of the weights" if isinstance(init_guess, dict)
-               and isinstance(init_guess.get("draws"), int) and init_guess["draws"] > 1 else "")
-            + ", and the range each set (`low` .. `high`):",
+            f"Per-layer multipliers from layer-sequential unit-variance rescaling (LSUV) on one minibatch{averaged}, "
+            "and the range each set (`low` .. `high`):",
             "",
             _markdown_table(rows),
         ]
