@@ -146,7 +146,8 @@ def test_an_auto_spec_stores_the_probes_and_starts_from_their_guess(sqlite_url, 
     result = tuner("study", "create", spec, "--storage", sqlite_url)
     assert result.exit_code == 0
     out = result.output  # what the probes found and the ranges they set
-    assert "init-scale guess (LSUV, relative to small)" in out and "learning-rate probe" in out
+    assert "init-scale guess (LSUV on 5 draws of the weights, relative to small)" in out
+    assert "learning-rate probe" in out
     assert "queued first: 3 trial(s), the probes' picks" in out  # at the suggestion, then 0.3 and 3 times it
 
     record = get_study(make_engine(sqlite_url), "auto")
@@ -179,6 +180,7 @@ def test_an_auto_spec_stores_the_probes_and_starts_from_their_guess(sqlite_url, 
     shown = json.loads(tuner("study", "show", "auto", "--storage", sqlite_url, "--json").stdout)
     assert [r["optimizer"] for r in shown["probes"]["lr_probe"]] == ["momentum"]
     assert shown["probes"]["init_guess"][0]["low"] == pytest.approx(guess[0] / 4)
+    assert shown["probes"]["draws"] == record.init_guess["draws"] == 5
     assert {r["parameter"] for r in shown["ranges"]} == {"eps0_factor", *(f"init_scale_{i}" for i in range(7))}
     assert shown["equal_budget"] == 3 and isinstance(shown["warnings"], list)
     human = tuner("study", "show", "auto", "--storage", sqlite_url).stdout

@@ -43,11 +43,13 @@ def study_overview(study: StudyHandle) -> dict:
 
 
 def probes_of(record: StudyRecord | None) -> dict:
-    """The stored probes as rows: `scheme`, `init_guess` (per layer, with its range) and `lr_probe` (per
-    optimizer, with its eps0 range); empty lists when no probe ran."""
+    """The stored probes as rows: `scheme` and `draws` of the guess (None for an older record), `init_guess`
+    (per layer, with its range) and `lr_probe` (per optimizer, with its eps0 range); empty lists when no
+    probe ran."""
     init_guess = record.init_guess if record is not None else None
     return {
         "scheme": init_guess.get("scheme") if isinstance(init_guess, dict) else None,
+        "draws": init_guess.get("draws") if isinstance(init_guess, dict) else None,
         "init_guess": init_guess_rows(init_guess),
         "lr_probe": lr_probe_rows(record.lr_probe if record is not None else None),
     }

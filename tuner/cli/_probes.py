@@ -14,10 +14,11 @@ def _range(low: object, high: object) -> str:
     return "-" if low is None or high is None else f"{fmt(low, digits=3)} .. {fmt(high, digits=3)}"
 
 
-def init_guess_table(rows: list[dict], scheme: str | None) -> Table:
+def init_guess_table(rows: list[dict], scheme: str | None, draws: int | None = None) -> Table:
     """The init-scale guess per layer with the range it set."""
+    how = f"LSUV on {draws} draws of the weights" if isinstance(draws, int) and draws > 1 else "LSUV"
     table = Table("layer", "fan in -> out", "multiplier", "search range (log)",
-                  title=f"init-scale guess (LSUV, relative to {scheme or 'the base scheme'})", title_justify="left")
+                  title=f"init-scale guess ({how}, relative to {scheme or 'the base scheme'})", title_justify="left")
     for r in rows:
         sizes = f"{r['fan_in']} -> {r['fan_out']}" if "fan_in" in r else "-"
         table.add_row(str(r["layer"]), sizes, fmt(r["multiplier"], digits=3), _range(r.get("low"), r.get("high")))
@@ -46,10 +47,11 @@ def ranges_table(rows: list[dict]) -> Table:
     return table
 
 
-def print_probes(out: Console, init_rows: list[dict], scheme: str | None, lr_rows: list[dict]) -> None:
-    """The probes' tables (nothing when no probe ran) and their notes."""
+def print_probes(out: Console, probes: dict) -> None:
+    """The probes' tables (nothing when no probe ran) and their notes; `probes` as `probes_of` gives it."""
+    init_rows, lr_rows = probes["init_guess"], probes["lr_probe"]
     if init_rows:
-        out.print(init_guess_table(init_rows, scheme))
+        out.print(init_guess_table(init_rows, probes["scheme"], probes.get("draws")))
     if lr_rows:
         out.print(lr_probe_table(lr_rows))
         for r in lr_rows:

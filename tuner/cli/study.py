@@ -83,7 +83,7 @@ def _print_created(summary: dict, study_name: str, created: bool, url: str) -> N
     verb = "created" if created else "exists, reusing"
     stdout.print(f"study '{printable(study_name)}' {verb} in {safe(url)}")
     probes = summary["probes"]
-    print_probes(stdout, probes["init_guess"], probes["scheme"], probes["lr_probe"])
+    print_probes(stdout, probes)
     if summary["queued"]:
         stdout.print(f"queued first: {summary['queued']} trial(s), the probes' picks")
 

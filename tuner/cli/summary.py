@@ -28,7 +28,7 @@ def print_overview(name: str, o: dict) -> None:
             table.add_row(Text(printable(str(r["optimizer"]))), *numbers, fmt(r["best"]), fmt(r["median"]),
                           fmt(r["best_at_equal_budget"]))
         stdout.print(table)
-    print_probes(stdout, o["probes"]["init_guess"], o["probes"]["scheme"], o["probes"]["lr_probe"])
+    print_probes(stdout, o["probes"])
     if o["ranges"]:
         stdout.print(ranges_table(o["ranges"]))
     for line in o["warnings"]:
