@@ -347,7 +347,10 @@ def test_sigterm_in_the_first_moments_stops_a_worker_cleanly(sqlite_url, tmp_pat
 
 
 def test_a_dead_workers_row_is_marked_failed_by_the_live_ones_without_a_cleanup(sqlite_url, tmp_path):
-    create(sqlite_url, tmp_path, "rows", n_trials=6, epochs=100)
+    # trials long enough that the survivor still claims a grace period after its first claim, when its
+    # periodic sweep marks the row: with 100 epochs a fast host ran all six in about 2 s, and the last sweep,
+    # as the survivor ends, could come a fraction of a second before the row was a grace period old
+    create(sqlite_url, tmp_path, "rows", n_trials=6, epochs=400)
     victim = start_worker(sqlite_url, "rows", "--quiet", "--heartbeat-interval", "1")
     wait_until_training(sqlite_url, "rows")
     victim.send_signal(signal.SIGKILL)
