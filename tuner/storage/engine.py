@@ -36,7 +36,7 @@ from sqlalchemy.exc import DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from tuner.errors import StorageError
-from tuner.storage.url import HIDDEN, parse_url, redact, secrets_of
+from tuner.storage.url import HIDDEN, is_sqlite_memory, parse_url, redact, secrets_of
 from tuner.text import printable
 
 POOL_SIZE = 2
@@ -66,11 +66,6 @@ _DRIVER_HINTS = {
 _T = TypeVar("_T")
 # (kind, URL with password, pid, *options) -> an Engine, or an object holding one in `.engine`
 _cache: dict[tuple, Any] = {}
-
-
-def is_sqlite_memory(url: URL) -> bool:
-    """True for an in-memory SQLite database (`sqlite://` or `sqlite:///:memory:`)."""
-    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
 
 
 def engine_kwargs(url: str | URL) -> dict[str, Any]:

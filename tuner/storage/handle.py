@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy.engine import URL, Engine
 
 from tuner.errors import StorageError, StudyNotFoundError
-from tuner.storage.engine import check_connection, is_sqlite_memory, make_engine
+from tuner.storage.engine import check_connection, make_engine
 from tuner.storage.migrations import ensure_schema
 from tuner.storage.optuna_tables import has_optuna_tables
 from tuner.storage.records import StudyRecord, get_study
 from tuner.storage.session_defaults import check_server_timeouts
-from tuner.storage.url import parse_url, redact
+from tuner.storage.url import is_sqlite_memory, parse_url, redact
 
 if TYPE_CHECKING:  # Optuna (and NumPy with it) loads when a study is opened, not with every engine
     import optuna

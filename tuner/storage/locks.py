@@ -40,8 +40,8 @@ from sqlalchemy.engine import Connection, Engine, RootTransaction
 from sqlalchemy.exc import DBAPIError, OperationalError, PendingRollbackError
 
 from tuner.errors import StorageError
-from tuner.storage.engine import IDLE_IN_TRANSACTION_S, is_sqlite_memory, through_pooler
-from tuner.storage.url import redact
+from tuner.storage.engine import IDLE_IN_TRANSACTION_S, through_pooler
+from tuner.storage.url import is_sqlite_memory, redact
 
 ATTEMPT_S = 1.0  # one bounded wait for the lock; `stop()` is asked between attempts
 SQLITE_POLL_S = 0.02

@@ -34,14 +34,13 @@ from tuner.storage.engine import (
     driver_reason,
     driver_url,
     engine_kwargs,
-    is_sqlite_memory,
     make_engine,
     process_cached,
 )
 from tuner.storage.optuna_tables import HEARTBEATS as _heartbeats
 from tuner.storage.optuna_tables import STUDIES as _studies
 from tuner.storage.optuna_tables import TRIALS as _trials
-from tuner.storage.url import parse_url, redact
+from tuner.storage.url import is_sqlite_memory, parse_url, redact
 
 
 # How optuna-dashboard names the study system attributes a saved chart is split into

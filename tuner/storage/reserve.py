@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import URL
 
-from tuner.storage.engine import is_sqlite_memory
+from tuner.storage.url import is_sqlite_memory
 
 RESERVE_BYTES = 1 << 20
 FULL_MARKERS = ("database or disk is full", "no space left on device", "could not extend file")

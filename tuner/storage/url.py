@@ -41,6 +41,11 @@ _BAD_PORT = re.compile(r"(://[^/?#@:]*:)(?!\d*(?:[/?#]|$))([^/?#@]*)")
 _DATABASE_SAFE, _QUERY_SAFE = " +/*", "/*"
 
 
+def is_sqlite_memory(url: URL) -> bool:
+    """True for an in-memory SQLite database (`sqlite://` or `sqlite:///:memory:`)."""
+    return url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+
+
 def resolve_url(value: str | None) -> str:
     """The storage URL: `value` (the --storage option), else $TUNER_STORAGE, else sqlite:///tuner.db.
 
@@ -54,7 +59,7 @@ def resolve_url(value: str | None) -> str:
         if candidate is not None and candidate.strip():
             url = candidate.strip()
             parsed = parse_url(url)
-            if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+            if is_sqlite_memory(parsed):
                 raise StorageError(
                     f"{redact(parsed)} is an in-memory database, private to one connection and gone when the "
                     "command exits; tuner's workers and commands share one database: give a file, e.g. "
