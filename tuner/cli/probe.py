@@ -104,9 +104,8 @@ def _print_init(record: dict) -> None:
     out = _console()
     out.print(_stats_table(f"before: {record['scheme']} init, scale 1, batch of {record['batch_size']}",
                         record["before"]))
-    draws = record.get("draws", 1)
-    after = ("after: LSUV, pre-activation std -> 1" if draws == 1 else
-             f"after: LSUV (pre-activation std -> 1) on {draws} draws of the weights, their multipliers averaged")
+    after = (f"after: LSUV (pre-activation std -> 1) on {record['draws']} draws of the weights, their "
+             "multipliers averaged")
     out.print(_stats_table(after, record["after"], record["multipliers"]))
     scales = ", ".join(f"{m:.4g}" for m in record["multipliers"])
     out.print(f"init_scale ({record['scheme']}) per layer: [{scales}]  ({record['seconds'] * 1000:.1f} ms)")
