@@ -36,14 +36,14 @@ decades (standard deviation, bench/RESULTS.md), nearly all of it sweep noise tha
 than a median does, and the clip keeps one sweep that never rose from moving it far.
 
 The suggested ε0 is edge / 10: the best ε0 of a full run with the linear decay of eq. 8.14 lies below the
-edge, by a factor that differs from problem to problem, and a tenth of it gave the smallest loss of
-accuracy over five study specs (measured against a grid of full runs: bench/RESULTS.md, "Learning-rate
-probe"). For plain SGD and AdaGrad it is edge / 3: a step of theirs depends on the current gradient alone
-(AdaGrad's denominator only grows), so the edge a fast sweep sees is the rate a full run can start at,
-while momentum's velocity and RMSProp's and Adam's averages take 1/(1 − α) or 1/(1 − ρ) steps to build up
-and let a sweep run past the rate a long run tolerates; on the grid SGD's best full-run rate was edge / 3 (digits) and edge · 2.5 (a regression),
-AdaGrad's edge / 3.7, where a tenth left the regression's SGD pick at the loss of a constant prediction.
-The search around it, not the suggestion alone, finds the rate (`tuner.study.autos`).
+edge, by a factor that differs from problem to problem, and a tenth of it gave the smallest loss of accuracy
+over five study specs (measured against a grid of full runs: bench/RESULTS.md, "Learning-rate probe"). For
+plain SGD and AdaGrad it is edge / 3: a step of theirs depends on the current gradient alone (AdaGrad's
+denominator only grows), so the edge a fast sweep sees is the rate a full run can start at, while momentum's
+velocity and RMSProp's and Adam's averages take 1/(1 − α) or 1/(1 − ρ) steps to build up and let a sweep run
+past the rate a long run tolerates; on the grid SGD's best full-run rate was edge / 3 (digits) and edge ·
+2.5 (a regression), AdaGrad's edge / 3.7, where a tenth left the regression's SGD pick at the loss of a
+constant prediction. The search around it, not the suggestion alone, finds the rate (`tuner.study.autos`).
 
 Why not the classic reading (fastai's `lr_find`, and this module before): it smooths with a causal
 exponential moving average (β = 0.98, bias-corrected) whose lag of about β/(1−β) = 49 steps is half of a
