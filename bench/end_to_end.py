@@ -3,6 +3,7 @@
     python bench/end_to_end.py                                   # digits-mlp, 60 trials, SQLite, 3 rounds
     python bench/end_to_end.py --storage postgresql
     python bench/end_to_end.py --spec studies/mnist1d-mlp.toml --n-trials 40 --rounds 2 --thresholds 0.68 0.75
+    python bench/end_to_end.py --rounds 5 --vary-seed                # a study seed per round
 
 Contenders, each in a fresh process with one BLAS thread (OMP_NUM_THREADS, OPENBLAS_NUM_THREADS and
 MKL_NUM_THREADS = 1), on a fresh storage of its own (a new SQLite file, or a new PostgreSQL database on
@@ -27,6 +28,12 @@ imports, data, storage); the time after the last trial's end (tuner's summary); 
 epochs' seconds in `tuner_curves`); the best value at the end; the process's peak resident memory
 (`ru_maxrss` from `os.wait4`). The table gives the median and the min-max over rounds, and the ratios
 tuner / peer taken round by round. `--json PATH` also writes every run.
+
+The searches are seeded, so with one seed every round of a contender finds the same best value: one draw
+of its search, where a single validation example can decide. `--vary-seed` runs round r at the spec's
+seed + r - 1 (every contender of a round at the same seed: its data split, sampler and trials' training),
+and the best value is then also given as the mean ± standard error over the rounds, and the difference
+tuner - peer as the mean ± standard error of the per-round differences.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ import uuid
 from pathlib import Path
 
 import optuna
-from heuristic_vs_search import DEFAULT_WIDE_EPS0, WIDE_EPS0, WIDE_INIT
+from heuristic_vs_search import DEFAULT_WIDE_EPS0, WIDE_EPS0, WIDE_INIT, mean_se
 from machine import blas_summary, load_average
 from scratch_db import create_database, drop_database
 
@@ -100,20 +107,25 @@ def fresh_storage(kind: str, workdir: Path) -> str:
     return create_database("tuner_e2e")
 
 
-def wide_spec(spec_path: Path, workdir: Path) -> Path:
-    """The spec with `"auto"` replaced by the peers' wide ranges (`wide_ranges`), as a file: "tuner" searches
-    the peers' space, "tuner-auto" the shipped spec's."""
+def spec_file(spec_path: Path, workdir: Path, seed: int, *, wide: bool) -> Path:
+    """The spec as a file with the study's seed set to `seed` and, when `wide`, `"auto"` replaced by the peers'
+    wide ranges (`wide_ranges`): "tuner" searches the peers' space, "tuner-auto" the shipped spec's."""
     text = spec_path.read_text()
-    for name, (low, high) in wide_ranges(load_spec(spec_path)).items():
-        text = re.sub(rf'(?m)^{name}\s*=\s*"auto"', f'{name} = {{ low = {low}, high = {high}, log = true }}', text)
-    path = workdir / spec_path.name
+    if wide:
+        for name, (low, high) in wide_ranges(load_spec(spec_path)).items():
+            text = re.sub(rf'(?m)^{name}\s*=\s*"auto"', f'{name} = {{ low = {low}, high = {high}, log = true }}', text)
+    text, found = re.subn(r"(?m)^seed\s*=\s*\d+", f"seed = {seed}", text, count=1)  # [study] comes first
+    if not found:
+        raise SystemExit(f"{spec_path}: no study seed to set")
+    path = workdir / f"{'wide-' if wide else ''}{spec_path.name}"
     path.write_text(text)
     return path
 
 
 def command(contender: str, spec_path: Path, plan_path: Path, url: str, n_trials: int) -> list[str]:
     if contender in TUNERS:
-        spec = spec_path if contender == "tuner-auto" else wide_spec(spec_path, plan_path.parent)
+        seed = json.loads(plan_path.read_text())["seed"]
+        spec = spec_file(spec_path, plan_path.parent, seed, wide=contender == "tuner")
         return [sys.executable, "-m", "tuner", "run", str(spec), "--n-trials", str(n_trials),
                 "--storage", url, "--threads", "1"]
     return [sys.executable, str(BENCH / "peers.py"), contender.split("+")[1], str(plan_path), url]
@@ -173,8 +185,14 @@ def spread(values: list[float], fmt: str = "{:.1f}") -> str:
     return f"{fmt.format(statistics.median(values))} ({fmt.format(min(values))}–{fmt.format(max(values))})"
 
 
-def table(runs: list[dict], thresholds: list[float], rounds: int) -> str:
-    """The Markdown table: each contender's figures, then the ratios tuner / peer round by round."""
+def mean_and_se(values: list[float], fmt: str) -> str:
+    mean, se = mean_se(values)
+    return f"{fmt.format(mean)} ± {se:.4f}"
+
+
+def table(runs: list[dict], thresholds: list[float], rounds: int, *, seeds: bool = False) -> str:
+    """The Markdown table: each contender's figures, then the ratios tuner / peer round by round; with
+    `seeds` (a seed per round) the best values as mean ± standard error instead of median (min-max)."""
     by = {c: [r for r in runs if r["contender"] == c] for c in CONTENDERS if any(r["contender"] == c for r in runs)}
     keys = [f"{t:g}" for t in thresholds]
     head = ["contender", "wall s", "start-up s", *(f"time to {k} s (reached)" for k in keys), "best value",
@@ -184,7 +202,8 @@ def table(runs: list[dict], thresholds: list[float], rounds: int) -> str:
         reach = [[r["reach"][k] for r in rs if r["reach"][k] is not None] for k in keys]
         cells = [c, spread([r["wall"] for r in rs]), spread([r["startup"] for r in rs]),
                  *(f"{spread(v)} ({len(v)}/{len(rs)})" for v in reach),
-                 spread([r["best"] for r in rs], "{:.4f}"), spread([r["rss_mb"] for r in rs], "{:.0f}")]
+                 (mean_and_se if seeds else spread)([r["best"] for r in rs], "{:.4f}"),
+                 spread([r["rss_mb"] for r in rs], "{:.0f}")]
         lines.append("| " + " | ".join(cells) + " |")
     for ours, peer in ((t, p) for t in TUNERS if t in by for p in by if p not in TUNERS):
         pairs = list(zip(by[ours], by[peer], strict=True))
@@ -193,7 +212,8 @@ def table(runs: list[dict], thresholds: list[float], rounds: int) -> str:
         for k in keys:
             ratios = [t["reach"][k] / p["reach"][k] for t, p in pairs if t["reach"][k] and p["reach"][k]]
             cells.append(f"{spread(ratios, '{:.2f}')} ({len(ratios)}/{rounds})")
-        cells += [spread([t["best"] - p["best"] for t, p in pairs], "{:+.4f}") + " (difference)",
+        cells += [(mean_and_se if seeds else spread)([t["best"] - p["best"] for t, p in pairs], "{:+.4f}")
+                  + " (difference)",
                   spread([t["rss_mb"] / p["rss_mb"] for t, p in pairs], "{:.2f}")]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -209,6 +229,8 @@ def main() -> None:
                         help="validation accuracies whose first reaching is timed")
     parser.add_argument("--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS))
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write every run here")
+    parser.add_argument("--vary-seed", action="store_true",
+                        help="run round r at the spec's seed + r - 1 (default: every round at the spec's seed)")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = load_spec(args.spec)
@@ -219,12 +241,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         plan_path = workdir / "plan.json"
-        plan_path.write_text(json.dumps(peer_plan(spec, args.n_trials)))
+        plan = peer_plan(spec, args.n_trials)
         jobs = list(args.contenders)
         for r in range(args.rounds):
+            plan_path.write_text(json.dumps({**plan, "seed": plan["seed"] + r if args.vary_seed else plan["seed"]}))
             for contender in jobs[r % len(jobs):] + jobs[: r % len(jobs)]:
                 result = run_one(contender, args, plan_path, workdir)
-                result["round"] = r + 1
+                result["round"], result["seed"] = r + 1, json.loads(plan_path.read_text())["seed"]
                 runs.append(result)
                 reach = ", ".join(f"{k}: {'-' if v is None else f'{v:.1f} s'}" for k, v in result["reach"].items())
                 extra = ""
@@ -233,13 +256,13 @@ def main() -> None:
                             f"BLAS {result['blas']}"
                 if result["training"] is not None:
                     extra = f"; training (tuner_curves' epoch seconds) {result['training']:.1f} s"
-                print(f"round {r + 1}: {contender}: wall {result['wall']:.1f} s, start-up {result['startup']:.1f} s, "
+                print(f"round {r + 1} (seed {result['seed']}): {contender}: wall {result['wall']:.1f} s, start-up {result['startup']:.1f} s, "
                       f"after the last trial {result['wind_down']:.1f} s, "
                       f"best {result['best']:.4f}, {result['complete']}/{result['trials']} complete, reach {reach}, "
                       f"RSS {result['rss_mb']:.0f} MB{extra}", flush=True)
     print(f"load average after: {load_average()}\n")
     if any(c in TUNERS for c in args.contenders):
-        print(table(runs, args.thresholds, args.rounds))
+        print(table(runs, args.thresholds, args.rounds, seeds=args.vary_seed))
     if args.json:
         args.json.write_text(json.dumps(runs, indent=1, default=str) + "\n")
 
