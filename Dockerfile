@@ -15,7 +15,7 @@ WORKDIR /app
 COPY pyproject.toml README.md constraints.txt ./
 COPY tuner ./tuner
 COPY alembic ./alembic
-RUN pip install -c constraints.txt ".[postgres]"
+RUN pip install -c constraints.txt ".[postgres,fast]"
 
 # The example specs, so `tuner study create studies/<spec>.toml` works in the container.
 COPY studies ./studies

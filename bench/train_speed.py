@@ -1,6 +1,7 @@
 """Seconds per training epoch: tuner against the matrix-multiply lower bound, PyTorch CPU and scikit-learn.
 
     python bench/train_speed.py [--case large|small|digits|all] [--repeats 5] [--skip-digits] [--baseline REV]
+                                [--numpy-updates] [--update-floor] [--optimizer NAME]
 
 Cases (float32, softmax cross-entropy on random labels, SGD with momentum 0.9, rate 0.01):
 
@@ -25,6 +26,16 @@ then `--repeats` rounds that time one epoch of each implementation in turn; the 
 
 - tuner @REV (with `--baseline REV`): the same loop with the package as of git revision REV (`git archive`),
   to measure a change of the training core against its parent under the same load.
+- tuner, NumPy updates (with `--numpy-updates`): the same loop with `TUNER_FUSED=0`, the optimizer's
+  update as NumPy operations instead of Numba's compiled loops (`tuner.optim._fused`, the `fast` extra).
+  The tuner rows say which of the two they ran.
+- tuner, no update (with `--update-floor`): the same loop with the optimizer's update rule skipped (the
+  parameters never move; the schedule, clipping and the Nesterov look-ahead still run): what the loop
+  costs without the update, so the update's own share of an epoch is the difference to the tuner row.
+
+`--optimizer NAME` runs tuner's loop with another of its optimizers (default momentum; rate 0.001 for the
+others, their other hyperparameters at their defaults); the peers then sit out (their rows are SGD with
+momentum), and the table compares tuner with the bound and with itself.
 
 Every row says which BLAS its worker process runs on: threadpoolctl's `threadpool_info()` (library,
 version, kernel architecture, thread count) for the libraries NumPy and scikit-learn load, and PyTorch's
@@ -57,9 +68,10 @@ import tuner
 from tuner.nn.data import Dataset, load_dataset
 from tuner.nn.mlp import MLP
 from tuner.nn.train import train
-from tuner.optim import make
+from tuner.optim import OPTIMIZERS, Optimizer, make
 
 RATE, MOMENTUM = 0.01, 0.9
+OTHER_RATE = 0.001  # `--optimizer` other than momentum: a rate none of them diverges at on random labels
 IMPLEMENTATIONS = ("tuner", "gemm bound", "torch", "sklearn")
 SETTLE = 0.3  # seconds of pause before each timed epoch (OpenBLAS threads spin ~0.1 s after a call)
 
@@ -88,12 +100,19 @@ def synthetic(case: Case, seed: int = 0) -> Dataset:
     return Dataset(case.name, x[:split], y[:split], x[split:], y[split:], "classification", n_out)
 
 
-def tuner_epoch(case: Case, data: Dataset) -> Callable[[], None]:
+def make_optimizer(name: str) -> Optimizer:
+    return make(name, eps0=RATE, alpha=MOMENTUM) if name == "momentum" else make(name, eps0=OTHER_RATE)
+
+
+def tuner_epoch(case: Case, data: Dataset, optimizer: str, update: bool = True) -> Callable[[], None]:
     model = MLP(case.sizes, "relu", rng=0)
     rng = np.random.default_rng(1)
 
     def epoch() -> None:
-        result = train(model, make("momentum", eps0=RATE, alpha=MOMENTUM), data, 1, case.batch, rng)
+        opt = make_optimizer(optimizer)
+        if not update:
+            opt._update = lambda params, grad, lr: None  # the floor: everything but the update rule
+        result = train(model, opt, data, 1, case.batch, rng)
         assert result.status == "completed", result.reason
 
     return epoch
@@ -179,11 +198,12 @@ def timed(fn: Callable[[], None]) -> float:
     return time.perf_counter() - started
 
 
-def build(case: Case, impl: str, threads: int) -> Callable[[], None] | None:
+def build(case: Case, impl: str, threads: int, optimizer: str) -> Callable[[], None] | None:
     """One epoch of `impl` on `case`, ready to be called repeatedly (None when its library is missing)."""
     data = synthetic(case)
     builders = {
-        "tuner": lambda: tuner_epoch(case, data),
+        "tuner": lambda: tuner_epoch(case, data, optimizer),
+        "no update": lambda: tuner_epoch(case, data, optimizer, update=False),
         "gemm bound": lambda: gemm_epoch(case, data),
         "torch": lambda: torch_epoch(case, data, threads),
         "sklearn": lambda: sklearn_epoch(case, data),
@@ -191,27 +211,45 @@ def build(case: Case, impl: str, threads: int) -> Callable[[], None] | None:
     return builders[impl]()
 
 
-def serve(case: Case, impl: str, threads: int) -> None:
+def update_path(case: Case, optimizer: str) -> str:
+    """How the optimizer updates this case's parameters here: Numba's compiled loops or NumPy operations."""
+    model = MLP(case.sizes, "relu", rng=0)
+    opt = make_optimizer(optimizer)
+    opt.start(model.params, 1)
+    fused = getattr(opt, "_fused", None) is not None  # a revision before the loops has no such attribute
+    return "Numba loops" if fused else "NumPy"
+
+
+def serve(case: Case, impl: str, threads: int, optimizer: str) -> None:
     """Worker process: build `impl`, then time one epoch per line read from stdin, answering on stdout.
 
     The first line answers whether `impl` could be built and with which BLAS (a JSON object).
     """
-    fn = build(case, impl, threads)
-    print(json.dumps({"ready": fn is not None, "blas": blas_summary()}), flush=True)
+    fn = build(case, impl, threads, optimizer)
+    blas = blas_summary()
+    if impl == "tuner":
+        blas += f"; {optimizer} updates: {update_path(case, optimizer)}"
+    print(json.dumps({"ready": fn is not None, "blas": blas}), flush=True)
     for _ in sys.stdin:
         assert fn is not None
         print(f"{timed(fn):.6f}", flush=True)
 
 
-def start_workers(case: Case, threads: int, baseline: tuple[str, Path] | None) -> dict[str, tuple]:
+def start_workers(case: Case, threads: int, baseline: tuple[str, Path] | None, numpy_updates: bool = False,
+                  optimizer: str = "momentum", floor: bool = False) -> dict[str, tuple]:
     """impl -> (worker process, its BLAS summary), for every implementation whose library is installed."""
-    runs = [(impl, impl, None) for impl in IMPLEMENTATIONS]
+    impls = IMPLEMENTATIONS if optimizer == "momentum" else ("tuner", "gemm bound")
+    runs = [(impl, impl, None) for impl in impls]
+    if numpy_updates:
+        runs.insert(1, ("tuner, NumPy updates", "tuner", {**os.environ, "TUNER_FUSED": "0"}))
+    if floor:
+        runs.insert(1, ("tuner, no update", "no update", None))
     if baseline is not None:
         label, source = baseline
         runs.insert(1, (f"tuner @{label}", "tuner", {**os.environ, "PYTHONPATH": str(source)}))
     workers = {}
     for label, impl, env in runs:
-        command = [sys.executable, __file__, "--worker", case.name, impl, str(threads)]
+        command = [sys.executable, __file__, "--worker", case.name, impl, str(threads), optimizer]
         proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         assert proc.stdout is not None
         answer = json.loads(proc.stdout.readline())
@@ -223,7 +261,8 @@ def start_workers(case: Case, threads: int, baseline: tuple[str, Path] | None) -
 
 
 def run_case(
-    case: Case, repeats: int, threads: int, baseline: tuple[str, Path] | None
+    case: Case, repeats: int, threads: int, baseline: tuple[str, Path] | None, numpy_updates: bool = False,
+    optimizer: str = "momentum", floor: bool = False,
 ) -> tuple[dict[str, list[float]], dict[str, str]]:
     """Epoch seconds of each implementation in `repeats` rounds after one warm-up round.
 
@@ -234,7 +273,7 @@ def run_case(
     processes hits all of them alike; before each epoch the parent pauses `SETTLE` seconds so that the
     threads of the worker that ran last have stopped spinning. Returns the times and each one's BLAS.
     """
-    workers = start_workers(case, threads, baseline)
+    workers = start_workers(case, threads, baseline, numpy_updates, optimizer, floor)
     times: dict[str, list[float]] = {impl: [] for impl in workers}
     try:
         for round_ in range(repeats + 1):
@@ -290,11 +329,17 @@ def main() -> None:
     parser.add_argument("--skip-digits", action="store_true", help="skip the digits 30-epoch run")
     parser.add_argument("--baseline", metavar="REV", help="also time tuner's loop as of this git revision")
     parser.add_argument("--json", type=Path, metavar="PATH", help="also write every figure and the machine here")
-    parser.add_argument("--worker", nargs=3, metavar=("CASE", "IMPL", "THREADS"), help=argparse.SUPPRESS)
+    parser.add_argument("--numpy-updates", action="store_true",
+                        help="also time tuner's loop with TUNER_FUSED=0 (the optimizer's update in NumPy)")
+    parser.add_argument("--update-floor", action="store_true",
+                        help="also time tuner's loop with the optimizer's update rule skipped")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS, default="momentum",
+                        help="tuner's optimizer (default momentum; the peers run only with momentum)")
+    parser.add_argument("--worker", nargs=4, metavar=("CASE", "IMPL", "THREADS", "OPTIMIZER"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        case, impl, threads = args.worker
-        serve(CASES[case], impl, int(threads))
+        case, impl, threads, optimizer = args.worker
+        serve(CASES[case], impl, int(threads), optimizer)
         return
     threads = blas_threads()
     record: dict = {
@@ -318,7 +363,8 @@ def main() -> None:
         if args.baseline:
             baseline = (extract_package(args.baseline, Path(scratch)), Path(scratch))
         for name in names:
-            times, blas = run_case(CASES[name], args.repeats, threads, baseline)
+            times, blas = run_case(CASES[name], args.repeats, threads, baseline, args.numpy_updates, args.optimizer,
+                                   args.update_floor)
             print_table(CASES[name], times, blas)
             record["cases"][name] = {
                 impl: {"median": statistics.median(ts), "each": ts, "blas": blas[impl]} for impl, ts in times.items()

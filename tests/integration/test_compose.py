@@ -123,7 +123,7 @@ def test_every_image_is_pinned_to_an_exact_version():
 
 def test_the_image_installs_the_pinned_dependencies_of_the_package():
     dockerfile = (ROOT / "Dockerfile").read_text()
-    assert 'RUN pip install -c constraints.txt ".[postgres]"' in dockerfile
+    assert 'RUN pip install -c constraints.txt ".[postgres,fast]"' in dockerfile
     assert re.search(r"^COPY .*constraints\.txt", dockerfile, re.M)
     pins = {}
     for line in (ROOT / "constraints.txt").read_text().splitlines():
@@ -133,7 +133,8 @@ def test_the_image_installs_the_pinned_dependencies_of_the_package():
             name, version = requirement.split("==")
             pins[canonicalize_name(name)] = version
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    runtime = [Requirement(r) for r in project["dependencies"] + project["optional-dependencies"]["postgres"]]
+    extras = project["optional-dependencies"]
+    runtime = [Requirement(r) for r in project["dependencies"] + extras["postgres"] + extras["fast"]]
     assert {canonicalize_name(r.name) for r in runtime} <= set(pins)
     assert pins["psycopg-binary"] == pins["psycopg"]
     assert not {"pytest", "torch", "hypothesis", "pyarrow", "pymysql"} & set(pins)  # development and other extras

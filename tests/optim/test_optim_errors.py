@@ -82,3 +82,14 @@ def test_step_refuses_arrays_of_another_shape_than_start_was_given(params, grad)
     message = f"momentum: params ({params},) and grad ({grad},) must have the shape given to start, (4,)"
     with pytest.raises(HyperparameterError, match=re.escape(message)):
         opt.step(np.zeros(params, np.float32), np.zeros(grad, np.float32), lambda: 0.0)
+
+
+@pytest.mark.parametrize(("params", "grad"), [(np.float32, np.float64), (np.float64, np.float32), (np.float64, np.float64)])
+def test_step_refuses_arrays_of_another_dtype_than_start_was_given(params, grad):
+    opt = make("adam")
+    opt.start(np.zeros(4, np.float32), 10)  # a float64 gradient would round differently, by path
+    before = opt.k
+    message = f"adam: params ({np.dtype(params)}) and grad ({np.dtype(grad)}) must have the dtype given to start, float32"
+    with pytest.raises(HyperparameterError, match=re.escape(message)):
+        opt.step(np.zeros(4, params), np.zeros(4, grad), lambda: 0.0)
+    assert opt.k == before

@@ -12,6 +12,7 @@ from tuner.errors import SpecError
 from tuner.nn.data import BUILTIN, load_dataset
 from tuner.nn.mlp import MLP
 from tuner.optim import OPTIMIZERS, make
+from tuner.optim._fused import kernels as fused_kernels
 from tuner.study.budget import (
     OPTIMIZER_COPIES,
     DataShape,
@@ -55,14 +56,17 @@ def test_a_small_network_worked_by_hand():
 def test_the_optimizer_table_is_what_each_optimizer_allocates(name):
     params = np.zeros(50_000)
     optimizer = make(name, eps0=0.1)
+    fused_kernels()  # Numba's import and set-up, once per process, are not the optimizer's arrays
     tracemalloc.start()
     try:
         optimizer.start(params, total_steps=10)
         allocated = tracemalloc.get_traced_memory()[0]
     finally:
         tracemalloc.stop()
-    # the state arrays in full, and a scratch chunk of at most one more copy
-    assert OPTIMIZER_COPIES[name] - 1 <= allocated / params.nbytes <= OPTIMIZER_COPIES[name] + 0.01
+    # the state arrays in full, and a scratch chunk of at most one more copy; the Nesterov variants' compiled
+    # loops keep no α·v array
+    fewer = 1 if optimizer._fused is not None and name in ("nesterov", "rmsprop_nesterov") else 0
+    assert OPTIMIZER_COPIES[name] - 1 - fewer <= allocated / params.nbytes <= OPTIMIZER_COPIES[name] + 0.01
 
 
 @pytest.mark.parametrize(("activation", "dtype", "batchnorm"),

@@ -14,20 +14,25 @@ operations find it in L2, where whole-array passes stream every array through me
 Each operation is the one the whole-array rule would apply, in the same order, so chunking changes no bit
 of the result. On 669,706 float32 parameters (784-512-512-10) this cuts an update by 29-39% (the Nesterov
 variants 11-27%; `bench/optim_step.py`, bench/RESULTS.md); arrays that fit in L2 gain nothing and stay
-whole. BLAS
-level-1 calls (SciPy's saxpy/sscal) were tried and dropped: barely faster than this with one thread, and
-with two, SciPy's own OpenBLAS thread pool fought NumPy's for the cores and made training epochs
-several times slower.
+whole. BLAS level-1 calls (SciPy's saxpy/sscal) were tried and dropped: barely faster than this with one
+thread, and with two, SciPy's own OpenBLAS thread pool fought NumPy's for the cores and made training
+epochs several times slower.
+
+Where the arrays are chunked and Numba is installed (`pip install tuner[fast]`), each rule runs instead as
+one compiled loop that reads and writes every element once (`tuner.optim._fused`): the same operations in
+the same order, so the same bits again, in fewer passes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from types import SimpleNamespace
 from typing import ClassVar
 
 import numpy as np
 
 from tuner.errors import HyperparameterError
+from tuner.optim._fused import kernels as fused_kernels
 from tuner.optim.clipping import clip_by_global_norm
 from tuner.optim.domains import DOMAINS, check_count
 from tuner.optim.schedule import decayed, linear_decay
@@ -81,6 +86,7 @@ class Optimizer:
         self._shape: tuple[int, ...] = ()
         self._parts: list[slice] = []
         self._scratch: list[np.ndarray] = []
+        self._fused: SimpleNamespace | None = None
 
     @property
     def hparams(self) -> dict[str, float | int | None]:
@@ -102,7 +108,7 @@ class Optimizer:
         """Prepare a run over `params` of `total_steps` iterations: fresh state, k = 0, τ if unset.
 
         `params` is one flat (1-D) floating-point array, as `MLP.params` is; `step` must be given it (or
-        an array of the same shape and dtype) and a gradient of the same shape.
+        an array of the same shape and dtype) and a gradient of the same shape and dtype.
         """
         if not isinstance(params, np.ndarray) or params.dtype.kind != "f" or params.ndim != 1:
             got = type(params).__name__
@@ -120,13 +126,17 @@ class Optimizer:
         self._parts = [slice(i, min(i + size, params.size)) for i in range(0, params.size, size)]
         scratch = np.empty(min(size, params.size), dtype=params.dtype)
         self._scratch = [scratch[: part.stop - part.start] for part in self._parts]
+        # The compiled loops where chunking pays (arrays past L2); a small network keeps NumPy's whole-array
+        # rule, which is as fast there and needs no compiler.
+        chunked = len(self._parts) > 1 and params.dtype in (np.float32, np.float64)  # Numba has no float16
+        self._fused = fused_kernels() if chunked else None
         self._allocate(params)
 
     def step(self, params: np.ndarray, grad: np.ndarray, closure: Closure) -> float:
         """One iteration: loss and gradient from `closure`, optional clipping, the update. Returns the loss.
 
         `closure()` must compute the loss at the current contents of `params` and write the gradient
-        into `grad`; both arrays are updated in place.
+        into `grad`; both arrays are updated in place, and both have the shape and dtype given to `start`.
         """
         if self._dtype is None:
             raise RuntimeError(f"{self.name}: call start(params, total_steps) before step")
@@ -134,6 +144,11 @@ class Optimizer:
             raise HyperparameterError(
                 f"{self.name}: params {params.shape} and grad {grad.shape} must have the shape given to start,"
                 f" {self._shape}"
+            )
+        if params.dtype != self._dtype or grad.dtype != self._dtype:
+            raise HyperparameterError(
+                f"{self.name}: params ({params.dtype}) and grad ({grad.dtype}) must have the dtype given to start,"
+                f" {self._dtype}"
             )
         lr = self._dtype.type(decayed(self.k, self.eps0, self.eps_tau, self.tau))  # tau checked by start
         loss = self._evaluate(params, closure)
@@ -182,14 +197,17 @@ class LookAhead(Optimizer):
     def _allocate_look_ahead(self, params: np.ndarray) -> None:
         self.state["v"] = np.zeros_like(params)
         self._theta = np.empty_like(params)
-        self._alpha_v = np.empty_like(params)
+        self._alpha_v = np.empty(0 if self._fused else params.shape, dtype=params.dtype)  # the loops recompute α·v
         self._alpha = self._scalar(self.alpha)
 
     def _evaluate(self, params: np.ndarray, closure: Closure) -> float:
-        for theta, v, kept, alpha_v, _ in self._chunks(params, self.state["v"], self._theta, self._alpha_v):
-            np.copyto(kept, theta)
-            np.multiply(v, self._alpha, out=alpha_v)
-            theta += alpha_v
+        if self._fused is not None:
+            self._fused.look_ahead(params, self.state["v"], self._theta, self._alpha)
+        else:
+            for theta, v, kept, alpha_v, _ in self._chunks(params, self.state["v"], self._theta, self._alpha_v):
+                np.copyto(kept, theta)
+                np.multiply(v, self._alpha, out=alpha_v)
+                theta += alpha_v
         try:
             return closure()
         except BaseException:

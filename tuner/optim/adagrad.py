@@ -28,6 +28,8 @@ class AdaGrad(Optimizer):
         self._delta = self._scalar(self.delta)
 
     def _update(self, params: np.ndarray, grad: np.ndarray, lr: np.floating) -> None:
+        if self._fused is not None:
+            return self._fused.adagrad(params, grad, self.state["r"], lr, self._delta)
         for theta, g, r, step in self._chunks(params, grad, self.state["r"]):
             np.multiply(g, g, out=step)
             r += step

@@ -55,6 +55,9 @@ class Adam(Optimizer):
         root_c2 = math.sqrt(1.0 - self.rho2**t)
         delta = self._scalar(self.delta * root_c2)
         rate = self._scalar(float(lr) * root_c2 / (1.0 - self.rho1**t))
+        if self._fused is not None:
+            return self._fused.adam(params, grad, self.state["s"], self.state["r"], rate, self._rho1,
+                                    self._one_minus_rho1, self._rho2, self._one_minus_rho2, delta)
         for theta, g, s, r, step in self._chunks(params, grad, self.state["s"], self.state["r"]):
             np.multiply(g, self._one_minus_rho1, out=step)
             s *= self._rho1

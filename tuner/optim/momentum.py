@@ -32,6 +32,8 @@ class Momentum(Optimizer):
         self._alpha = self._scalar(self.alpha)
 
     def _update(self, params: np.ndarray, grad: np.ndarray, lr: np.floating) -> None:
+        if self._fused is not None:
+            return self._fused.momentum(params, grad, self.state["v"], lr, self._alpha)
         for theta, g, v, step in self._chunks(params, grad, self.state["v"]):
             np.multiply(g, lr, out=step)
             v *= self._alpha

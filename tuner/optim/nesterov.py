@@ -31,6 +31,8 @@ class Nesterov(LookAhead):
         self._allocate_look_ahead(params)
 
     def _update(self, params: np.ndarray, grad: np.ndarray, lr: np.floating) -> None:
+        if self._fused is not None:
+            return self._fused.nesterov(params, grad, self.state["v"], self._theta, lr, self._alpha)
         arrays = (params, grad, self.state["v"], self._theta, self._alpha_v)
         for theta, g, v, kept, alpha_v, _ in self._chunks(*arrays):
             np.multiply(g, lr, out=v)

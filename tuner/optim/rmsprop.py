@@ -57,5 +57,7 @@ class RMSProp(RMSScaling, Optimizer):
         self._allocate_rms(params)
 
     def _update(self, params: np.ndarray, grad: np.ndarray, lr: np.floating) -> None:
+        if self._fused is not None:
+            return self._fused.rmsprop(params, grad, self.state["r"], lr, self._rho, self._one_minus_rho, self._delta)
         for theta, g, r, step in self._chunks(params, grad, self.state["r"]):
             theta -= self._rms_step(g, r, step, lr)

@@ -41,6 +41,9 @@ class RMSPropNesterov(RMSScaling, LookAhead):
         self._allocate_rms(params)
 
     def _update(self, params: np.ndarray, grad: np.ndarray, lr: np.floating) -> None:
+        if self._fused is not None:
+            return self._fused.rmsprop_nesterov(params, grad, self.state["r"], self.state["v"], self._theta, lr,
+                                                self._alpha, self._rho, self._one_minus_rho, self._delta)
         arrays = (params, grad, self.state["r"], self.state["v"], self._theta, self._alpha_v)
         for theta, g, r, v, kept, alpha_v, step in self._chunks(*arrays):
             np.subtract(alpha_v, self._rms_step(g, r, step, lr), out=v)  # α·v was computed for θ̃

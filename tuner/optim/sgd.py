@@ -21,6 +21,8 @@ class SGD(Optimizer):
         super().__init__(eps0, **schedule)
 
     def _update(self, params: np.ndarray, grad: np.ndarray, lr: np.floating) -> None:
+        if self._fused is not None:
+            return self._fused.sgd(params, grad, lr)
         for theta, g, step in self._chunks(params, grad):
             np.multiply(g, lr, out=step)
             theta -= step

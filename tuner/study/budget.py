@@ -38,8 +38,9 @@ from tuner.study.params import Choice, Fixed
 from tuner.study.spec import StudySpec
 
 # Arrays the size of the parameters that each optimizer allocates in `start`, at most: its state arrays,
-# plus one for its scratch (one chunk of its fused update, at most the whole array on a small net).
-# tests/study/test_budget.py measures them, so that this table follows the optimizers.
+# plus one for its scratch (one chunk of its fused update, at most the whole array on a small net); the
+# Nesterov variants' compiled loops (`tuner[fast]`) need one fewer (no α·v). tests/study/test_budget.py
+# measures them, so that this table follows the optimizers.
 OPTIMIZER_COPIES = {"sgd": 1, "momentum": 2, "nesterov": 4, "adagrad": 2, "rmsprop": 2, "rmsprop_nesterov": 5,
                     "adam": 3}
 # Float64 copies of the largest weight matrix alive at once while a scheme draws it, measured on a
