@@ -293,11 +293,11 @@ def run_case(
     return times, {impl: blas for impl, (_, blas) in workers.items()}
 
 
-def print_table(case: Case, times: dict[str, list[float]], blas: dict[str, str]) -> None:
+def print_table(case: Case, times: dict[str, list[float]], blas: dict[str, str], optimizer: str) -> None:
     seconds = {impl: statistics.median(ts) for impl, ts in times.items()}
     bound, ours = seconds["gemm bound"], seconds["tuner"]
     sizes = "-".join(map(str, case.sizes))
-    print(f"\n{case.name}: {sizes}, batch {case.batch}, {case.samples} samples, float32, momentum")
+    print(f"\n{case.name}: {sizes}, batch {case.batch}, {case.samples} samples, float32, {optimizer}")
     print(f"| {'implementation':<14} | {'s/epoch':>8} | {'/ gemm bound':>12} | {'/ tuner':>8} | BLAS | every epoch (s)")
     print(f"| {'-' * 14} | {'-' * 8}:| {'-' * 12}:| {'-' * 8}:| --- | ---")
     for impl, s in seconds.items():
@@ -365,7 +365,7 @@ def main() -> None:
         for name in names:
             times, blas = run_case(CASES[name], args.repeats, threads, baseline, args.numpy_updates, args.optimizer,
                                    args.update_floor)
-            print_table(CASES[name], times, blas)
+            print_table(CASES[name], times, blas, args.optimizer)
             record["cases"][name] = {
                 impl: {"median": statistics.median(ts), "each": ts, "blas": blas[impl]} for impl, ts in times.items()
             }

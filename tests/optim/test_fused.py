@@ -81,6 +81,13 @@ def test_a_small_network_keeps_the_numpy_rule(loops):
     assert not fused
 
 
+def test_float16_keeps_the_numpy_rule(loops):
+    loops(True)
+    params, state, fused = run("momentum", np.float16, 3 * CHUNK_BYTES // 2)  # chunked, but no float16 in Numba
+    assert not fused
+    assert params.dtype == np.float16 and np.isfinite(params).all() and np.abs(state["v"]).max() > 0
+
+
 def test_a_nesterov_closure_that_raises_leaves_theta_as_it_was(loops):
     loops(True)
     params = np.linspace(-1, 1, 3 * CHUNK_BYTES // 4, dtype=np.float32)

@@ -127,9 +127,10 @@ class Optimizer:
         scratch = np.empty(min(size, params.size), dtype=params.dtype)
         self._scratch = [scratch[: part.stop - part.start] for part in self._parts]
         # The compiled loops where chunking pays (arrays past L2); a small network keeps NumPy's whole-array
-        # rule, which is as fast there and needs no compiler.
-        chunked = len(self._parts) > 1 and params.dtype in (np.float32, np.float64)  # Numba has no float16
-        self._fused = fused_kernels() if chunked else None
+        # rule, which is as fast there and needs no compiler, and so do float16 (which Numba does not have)
+        # and read-only parameters (whose NumPy rule raises NumPy's own error).
+        loops = len(self._parts) > 1 and params.dtype in (np.float32, np.float64) and params.flags.writeable
+        self._fused = fused_kernels() if loops else None
         self._allocate(params)
 
     def step(self, params: np.ndarray, grad: np.ndarray, closure: Closure) -> float:
