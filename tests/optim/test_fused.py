@@ -83,7 +83,7 @@ def test_a_small_network_keeps_the_numpy_rule(loops):
 
 def test_float16_keeps_the_numpy_rule(loops):
     loops(True)
-    params, state, fused = run("momentum", np.float16, 3 * CHUNK_BYTES // 2)  # chunked, but no float16 in Numba
+    params, state, fused = run("momentum", np.float16, 3 * CHUNK_BYTES // 2)  # chunked, but Numba has no float16 type
     assert not fused
     assert params.dtype == np.float16 and np.isfinite(params).all() and np.abs(state["v"]).max() > 0
 

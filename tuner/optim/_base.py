@@ -127,8 +127,8 @@ class Optimizer:
         scratch = np.empty(min(size, params.size), dtype=params.dtype)
         self._scratch = [scratch[: part.stop - part.start] for part in self._parts]
         # The compiled loops where chunking pays (arrays past L2); a small network keeps NumPy's whole-array
-        # rule, which is as fast there and needs no compiler, and so do float16 (which Numba does not have)
-        # and read-only parameters (whose NumPy rule raises NumPy's own error).
+        # rule, which is as fast there and needs no compiler, and so do float16 (no type of Numba's) and
+        # read-only parameters (whose NumPy rule raises NumPy's own error).
         loops = len(self._parts) > 1 and params.dtype in (np.float32, np.float64) and params.flags.writeable
         self._fused = fused_kernels() if loops else None
         self._allocate(params)

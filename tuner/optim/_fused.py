@@ -3,17 +3,17 @@
 NumPy applies an update rule one operation at a time: the chunked form (`Optimizer._chunks`) fetches
 each chunk from memory once, but still runs 2 to 12 passes over it in L2 and one call per operation and
 chunk. A compiled loop reads each element of θ, g and the state once and writes it once. On 669,706
-float32 parameters with the caches flushed (as the training loop's GEMMs leave them) the momentum
-update takes ~400 µs against the chunked NumPy's ~680 µs (bench/RESULTS.md, "Fused updates").
+float32 parameters: momentum 292 µs a step against 438, Adam 399 against 1,161, and in the training loop
+an Adam epoch 13% shorter (bench/RESULTS.md, "Fused updates").
 
 Each loop body is the operations of the optimizer's NumPy rule, on the same dtype, in the same order,
 with no fast-math: IEEE arithmetic rounds each operation the same way in both, so the two give the same
 bits (tests/optim/test_fused.py holds them to that). Scalars are passed in the parameters' dtype; a
 Python float literal in a loop body would make Numba compute in float64, so there is none.
 
-`kernels()` imports Numba on first use (about 0.3 s) and compiles each loop on its first call (0.1-0.3 s,
-cached on disk next to this file by Numba, so a later process loads it). `TUNER_FUSED=0` in the
-environment turns the loops off (the NumPy rules run instead), e.g. where Numba's cache cannot be written.
+`kernels()` imports Numba on first use (about 0.2 s); a process's first call of a loop takes about 0.25 s
+more (Numba compiles it, or loads it from its cache next to this file, and sets up LLVM either way).
+`TUNER_FUSED=0` in the environment turns the loops off: the NumPy rules run instead.
 """
 
 from __future__ import annotations
