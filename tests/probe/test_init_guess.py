@@ -98,3 +98,14 @@ def test_zero_pre_activation_std_is_a_probe_error_not_a_division_by_zero():
 def test_bad_arguments(kwargs):
     with pytest.raises(ProbeError):
         init_scale_guess(deep_relu(), batch(), **kwargs)
+
+
+def test_without_stats_the_same_rescaling_and_no_statistics():
+    x = batch(seed=2)
+    with_stats, plain = deep_relu(seed=5), deep_relu(seed=5)
+    a = init_scale_guess(with_stats, x)
+    b = init_scale_guess(plain, x, stats=False)
+    assert b.multipliers == a.multipliers and b.iterations == a.iterations and b.converged == a.converged
+    assert (b.before, b.after) == ((), ())
+    for wa, wb in zip(with_stats.weights, plain.weights, strict=True):
+        np.testing.assert_array_equal(wa, wb)

@@ -94,10 +94,12 @@ def init_scale_guess(
     tol: float = 0.1,
     max_iter: int = 10,
     include_output: bool = True,
+    stats: bool = True,
 ) -> InitScaleGuess:
     """Rescale `model`'s weights in place, layer by layer, until each pre-activation std is `target` ± `tol`.
 
-    `y` (optional) only adds gradient stds to the before/after statistics. Deterministic: it draws no random
+    `y` (optional) only adds gradient stds to the before/after statistics; `stats=False` leaves both out
+    (empty), for a caller that takes them once over several guesses. Deterministic: it draws no random
     numbers. Raises ProbeError naming the layer when its weights are all zero or its pre-activation std is 0
     or not finite on this batch (nothing to rescale), and for a bad batch or an unknown activation.
     """
@@ -107,14 +109,14 @@ def init_scale_guess(
     check_activation(model)
     x = check_batch(model, x)
     started = time.perf_counter()
-    before = activation_stats(model, x, y)
+    before = activation_stats(model, x, y) if stats else []
     n_layers = model.n_layers
     multipliers, iterations, converged = [1.0] * n_layers, [0] * n_layers, [True] * n_layers
     layers = range(n_layers) if include_output else range(n_layers - 1)
     with model.restoring():
         for layer in layers:
             iterations[layer], converged[layer] = _rescale(model, x, layer, target, tol, max_iter, multipliers)
-    after = activation_stats(model, x, y)
+    after = activation_stats(model, x, y) if stats else []
     return InitScaleGuess(
         multipliers=tuple(multipliers),
         iterations=tuple(iterations),

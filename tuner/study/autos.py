@@ -25,6 +25,7 @@ seed: the same spec gives the same records.
 from __future__ import annotations
 
 import math
+import time
 from typing import NamedTuple
 
 import numpy as np
@@ -198,17 +199,20 @@ def guess_record(spec: StudySpec, data: Dataset, *, batch_size: int | None = Non
     x, y = training_batch(data, batch_size, rng)
     ones = (1.0,) * spec.model.n_layers
     first = probe_model(spec, data, ones, rng)
-    guesses = [init_scale_guess(first, x, y=y)]
-    guesses += [init_scale_guess(probe_model(spec, data, ones, rng), x, y=y) for _ in range(draws - 1)]
+    started = time.perf_counter()
+    before = activation_stats(first, x, y)
+    guesses = [init_scale_guess(first, x, stats=False)]  # the statistics once, of the first network
+    guesses += [init_scale_guess(probe_model(spec, data, ones, rng), x, stats=False) for _ in range(draws - 1)]
     own = np.array([g.multipliers for g in guesses])
     multipliers = np.exp(np.log(own).mean(axis=0))
-    record = guesses[0].to_dict()
     if draws > 1:  # the first network, LSUV-initialised with its own multipliers, moved to the chosen ones
         for weight, chosen, mine in zip(first.weights, multipliers, own[0], strict=True):
             weight *= weight.dtype.type(chosen / mine)
-        record["after"] = [s.to_dict() for s in activation_stats(first, x, y)]
-    record.update(multipliers=[float(m) for m in multipliers], draws=draws,
-                  draw_multipliers=own.tolist(), seconds=sum(g.seconds for g in guesses))
+    after = activation_stats(first, x, y)
+    record = guesses[0].to_dict()
+    record.update(multipliers=[float(m) for m in multipliers], draws=draws, draw_multipliers=own.tolist(),
+                  before=[s.to_dict() for s in before], after=[s.to_dict() for s in after],
+                  seconds=time.perf_counter() - started)
     return {"scheme": base_scheme(spec), "batch_size": batch_size, "seed": seed, **record}
 
 
